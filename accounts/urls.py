@@ -1,0 +1,9 @@
+from django.urls import path
+
+from accounts import views
+
+app_name = "accounts"
+urlpatterns = [
+    path("welcome/", views.no_organization, name="no_organization"),
+    path("switch/<slug:slug>/", views.switch_organization, name="switch_organization"),
+]

@@ -1,0 +1,180 @@
+"""What views, tasks and triggers call to change documents and runs."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import IO
+
+from django.conf import settings
+from django.core.files import File
+from django.db import transaction
+
+from accounts.models import Organization, User
+from automations.engine.filetypes import FileRejected, inspect_file, safe_filename
+from automations.models import Document, Run
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1024 * 1024
+
+
+@dataclass
+class Rejection:
+    filename: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.filename}: {self.message}"
+
+
+def max_upload_bytes() -> int:
+    return settings.PYQ_MAX_UPLOAD_MB * 1024 * 1024
+
+
+def _spool(stream: IO[bytes], limit: int) -> tuple[tempfile._TemporaryFileWrapper, str, int]:
+    """Copy a stream to a temporary file, hashing it; refuse it past `limit` bytes."""
+    digest = hashlib.sha256()
+    size = 0
+    tmp = tempfile.NamedTemporaryFile(prefix="pyq-upload-", delete=True)  # noqa: SIM115
+    try:
+        while chunk := stream.read(CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise FileRejected(
+                    f"The file is larger than the {settings.PYQ_MAX_UPLOAD_MB} MB limit."
+                )
+            digest.update(chunk)
+            tmp.write(chunk)
+        tmp.flush()
+    except BaseException:
+        tmp.close()
+        raise
+    return tmp, digest.hexdigest(), size
+
+
+def ingest(
+    org: Organization,
+    stream: IO[bytes],
+    filename: str,
+    *,
+    user: User | None = None,
+    source: str = Document.Source.UPLOAD,
+    trigger: str = Run.Trigger.UPLOAD,
+    parent: Document | None = None,
+    declared_size: int | None = None,
+) -> Document:
+    """Validate a file by its content, store it, and queue a Run that reads it.
+
+    Raises FileRejected with a message for the person who sent it; then nothing is stored.
+    """
+    name = safe_filename(filename)
+    limit = max_upload_bytes()
+    if declared_size is not None and declared_size > limit:
+        raise FileRejected(f"The file is larger than the {settings.PYQ_MAX_UPLOAD_MB} MB limit.")
+    tmp, sha256, size = _spool(stream, limit)
+    with tmp:
+        if size == 0:
+            raise FileRejected("The file is empty.")
+        inspection = inspect_file(tmp.name, max_pages=settings.PYQ_MAX_PAGES)
+        kind = inspection.kind
+        document = Document(
+            organization=org,
+            uploaded_by=user,
+            parent=parent,
+            source=source,
+            original_name=name,
+            kind=kind.kind,
+            mime_type=kind.mime,
+            extension=kind.extension,
+            size=size,
+            sha256=sha256,
+            page_count=inspection.page_count,
+        )
+        tmp.seek(0)
+        document.file.save(name, File(tmp, name=name), save=False)
+    try:
+        with transaction.atomic():
+            document.save()
+            start_run(document, trigger=trigger, user=user)
+    except BaseException:
+        # Store nothing half: the row is gone with the transaction, so the file goes too.
+        document.file.delete(save=False)
+        raise
+    return document
+
+
+def ingest_many(
+    org: Organization, files: Iterable, *, user: User | None = None
+) -> tuple[list[Document], list[Rejection]]:
+    """Ingest uploaded files one by one; a rejected file does not stop the others."""
+    accepted: list[Document] = []
+    rejected: list[Rejection] = []
+    for upload in files:
+        try:
+            accepted.append(
+                ingest(org, upload, upload.name, user=user, declared_size=upload.size)
+            )
+        except FileRejected as exc:
+            rejected.append(Rejection(safe_filename(upload.name), str(exc)))
+    return accepted, rejected
+
+
+def start_run(
+    document: Document, *, trigger: str = Run.Trigger.UPLOAD, user: User | None = None
+) -> Run:
+    run = Run.objects.create(
+        organization=document.organization,
+        document=document,
+        trigger=trigger,
+        triggered_by=user,
+        pages_total=document.page_count,
+    )
+    enqueue_run(run)
+    return run
+
+
+def enqueue_run(run: Run) -> None:
+    """Send the run to the workers once the transaction that created it has committed."""
+    from automations.tasks import process_run
+
+    transaction.on_commit(lambda: process_run.delay(run.pk))
+
+
+def reprocess(document: Document, *, user: User | None = None) -> Run:
+    """Read a document again (after a failure, or with a newer engine)."""
+    with transaction.atomic():
+        return start_run(document, trigger=Run.Trigger.RETRY, user=user)
+
+
+def delete_document(document: Document) -> None:
+    """Delete a document, its attachments, pages and runs, and their files in storage."""
+    files = [document.file]
+    for child in document.attachments.all():
+        files.append(child.file)
+        files.extend(page.image for page in child.pages.all() if page.image)
+    files.extend(page.image for page in document.pages.all() if page.image)
+    names = [(f.storage, f.name) for f in files if f and f.name]
+    with transaction.atomic():
+        document.delete()
+    for storage, name in names:
+        try:
+            storage.delete(name)
+        except OSError:
+            log.warning("could not delete %s from storage", name)
+
+
+def local_copy(document: Document) -> tempfile._TemporaryFileWrapper:
+    """A local temporary copy of the stored file (storage may be S3 on another machine)."""
+    tmp = tempfile.NamedTemporaryFile(  # noqa: SIM115
+        prefix="pyq-doc-", suffix=document.extension, delete=True
+    )
+    with document.file.open("rb") as src:
+        while chunk := src.read(CHUNK):
+            tmp.write(chunk)
+    tmp.flush()
+    return tmp
+

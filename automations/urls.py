@@ -1,0 +1,15 @@
+from django.urls import path
+
+from automations import views
+
+app_name = "automations"
+urlpatterns = [
+    path("", views.document_list, name="documents"),
+    path("documents/<uuid:uid>/", views.document_detail, name="document"),
+    path("documents/<uuid:uid>/file", views.document_file, name="document_file"),
+    path("documents/<uuid:uid>/pages/<int:number>.jpg", views.page_image, name="page_image"),
+    path("documents/<uuid:uid>/reprocess/", views.document_reprocess, name="reprocess"),
+    path("documents/<uuid:uid>/delete/", views.document_delete, name="delete"),
+    path("runs/", views.run_list, name="runs"),
+    path("runs/<int:pk>/progress/", views.run_progress, name="run_progress"),
+]

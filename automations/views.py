@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.decorators import org_member
+from automations import services
+from automations.forms import UploadForm
+from automations.models import Document, Page, Run
+
+PAGE_SIZE = 25
+
+
+def _document(request, uid) -> Document:
+    return get_object_or_404(Document.objects.for_org(request.org), uid=uid)
+
+
+def _documents_page(request):
+    documents = (
+        Document.objects.for_org(request.org)
+        .select_related("uploaded_by", "parent")
+        .prefetch_related("runs")
+    )
+    return Paginator(documents, PAGE_SIZE).get_page(request.GET.get("page"))
+
+
+@org_member("view")
+def document_list(request):
+    form = UploadForm()
+    status = 200
+    if request.method == "POST":
+        if not request.membership.can("write"):
+            raise PermissionDenied("Viewers cannot upload documents.")
+        form = UploadForm(request.POST, request.FILES)
+        if form.is_valid():
+            accepted, rejected = services.ingest_many(
+                request.org, form.cleaned_data["files"], user=request.user
+            )
+            if accepted:
+                names = ", ".join(d.original_name for d in accepted[:3])
+                more = f" and {len(accepted) - 3} more" if len(accepted) > 3 else ""
+                messages.success(request, f"Uploaded {names}{more}. Reading them now.")
+            if not rejected:
+                return redirect("automations:documents")
+            for rejection in rejected:
+                form.add_error("files", str(rejection))
+        status = 400
+    return render(
+        request,
+        "automations/document_list.html",
+        {"form": form, "page_obj": _documents_page(request)},
+        status=status,
+    )
+
+
+@org_member("view")
+def document_detail(request, uid):
+    document = _document(request, uid)
+    run = document.latest_run
+    return render(
+        request,
+        "automations/document_detail.html",
+        {
+            "document": document,
+            "run": run,
+            "pages": document.pages.all(),
+            "attachments": document.attachments.all(),
+            "steps": run.steps.all() if run else [],
+        },
+    )
+
+
+@require_GET
+@org_member("view")
+def page_image(request, uid, number: int):
+    page = get_object_or_404(Page, document=_document(request, uid), number=number)
+    if not page.image:
+        raise Http404("This page has no image.")
+    response = FileResponse(page.image.open("rb"), content_type="image/jpeg")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@require_GET
+@org_member("view")
+def document_file(request, uid):
+    document = _document(request, uid)
+    return FileResponse(
+        document.file.open("rb"),
+        as_attachment=True,
+        filename=document.original_name,
+        content_type=document.mime_type,
+    )
+
+
+@require_POST
+@org_member("write")
+def document_reprocess(request, uid):
+    document = _document(request, uid)
+    services.reprocess(document, user=request.user)
+    messages.success(request, f"Reading {document.original_name} again.")
+    return redirect("automations:document", uid=document.uid)
+
+
+@require_POST
+@org_member("write")
+def document_delete(request, uid):
+    document = _document(request, uid)
+    name = document.original_name
+    services.delete_document(document)
+    messages.success(request, f"Deleted {name}.")
+    return redirect("automations:documents")
+
+
+@org_member("view")
+def run_list(request):
+    runs = Run.objects.for_org(request.org).select_related("document", "triggered_by")
+    status = request.GET.get("status")
+    if status in Run.Status.values:
+        runs = runs.filter(status=status)
+    page_obj = Paginator(runs, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "automations/run_list.html",
+        {"page_obj": page_obj, "statuses": Run.Status.choices, "status": status},
+    )
+
+
+@require_GET
+@org_member("view")
+def run_progress(request, pk: int):
+    """The live status block; htmx polls it while the run is active."""
+    run = get_object_or_404(Run.objects.for_org(request.org).select_related("document"), pk=pk)
+    reload = request.GET.get("reload", "")
+    response = render(
+        request, "automations/_run_progress.html", {"run": run, "reload": reload}
+    )
+    if request.headers.get("HX-Request") and reload and not run.is_active:
+        response["HX-Refresh"] = "true"  # the page shows the text once the run is done
+    return response

@@ -1,0 +1,68 @@
+"""Start the web server, a Celery worker and celery beat together; Ctrl-C stops all three."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from django.core.management.base import BaseCommand
+
+
+def commands(address: str, concurrency: int) -> dict[str, list[str]]:
+    python = sys.executable
+    return {
+        "web": [python, "manage.py", "runserver", address, "--noreload"],
+        "worker": [
+            python, "-m", "celery", "-A", "pyq_site", "worker", "-Q", "default,ml,training",
+            "--concurrency", str(concurrency), "--loglevel", "INFO", "-n", "pyq@%h",
+        ],
+        "beat": [python, "-m", "celery", "-A", "pyq_site", "beat", "--loglevel", "INFO"],
+    }
+
+
+class Command(BaseCommand):
+    help = "Run Pyq on one machine: web server, Celery worker and celery beat."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--address", default=os.environ.get("PYQ_ADDRESS", "127.0.0.1:8000"))
+        parser.add_argument("--concurrency", type=int, default=min(2, os.cpu_count() or 1))
+
+    def handle(self, *args, address: str, concurrency: int, **options):
+        procs: dict[str, subprocess.Popen] = {}
+        stopping = False
+
+        def stop(*_):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        for name, argv in commands(address, concurrency).items():
+            # Children get their own process group so that Ctrl-C reaches them only through us.
+            procs[name] = subprocess.Popen(argv, start_new_session=True)
+        self.stdout.write(self.style.SUCCESS(f"Pyq is running on http://{address}  (Ctrl-C stops it)"))
+        exit_code = 0
+        try:
+            while not stopping:
+                for name, proc in procs.items():
+                    if proc.poll() is not None:
+                        self.stderr.write(f"{name} exited with code {proc.returncode}; stopping Pyq.")
+                        exit_code = proc.returncode or 1
+                        stopping = True
+                time.sleep(0.5)
+        finally:
+            for proc in procs.values():
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 15
+            for proc in procs.values():
+                try:
+                    proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        self.stdout.write("Pyq stopped.")
+        if exit_code:
+            sys.exit(exit_code)

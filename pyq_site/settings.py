@@ -1,0 +1,251 @@
+"""Pyq settings: everything comes from PYQ_* environment variables with embedded defaults.
+
+With no environment at all, Pyq runs on one machine: SQLite, Celery's filesystem broker and
+media in ./var. DATABASE_URL switches to PostgreSQL, PYQ_BROKER_URL to Redis (or RabbitMQ).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlparse
+
+import dj_database_url
+
+from pyq_site.env import (
+    _fail,
+    env_bool,
+    env_choice,
+    env_int,
+    env_list,
+    env_secret,
+    env_str,
+    local_secret_key,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(env_str("PYQ_DATA_DIR", str(BASE_DIR / "var"))).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+DEBUG = env_bool("PYQ_DEBUG", False)
+SECRET_KEY = env_secret("PYQ_SECRET_KEY", "") or local_secret_key(DATA_DIR / "secret-key")
+ALLOWED_HOSTS = env_list("PYQ_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("PYQ_CSRF_TRUSTED_ORIGINS", [])
+SITE_URL = env_str("PYQ_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "allauth",
+    "allauth.account",
+    "pyq_site",
+    "accounts",
+    "automations",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "accounts.middleware.OrganizationMiddleware",
+]
+
+ROOT_URLCONF = "pyq_site.urls"
+WSGI_APPLICATION = "pyq_site.wsgi.application"
+ASGI_APPLICATION = "pyq_site.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.organization",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------------------
+_SQLITE_DEFAULT = f"sqlite:///{DATA_DIR / 'pyq.sqlite3'}"
+_database_url = env_str("DATABASE_URL", _SQLITE_DEFAULT)
+try:
+    _database = dj_database_url.parse(_database_url, conn_max_age=60, conn_health_checks=True)
+    if not _database.get("ENGINE"):
+        raise ValueError("unknown scheme")
+except (ValueError, KeyError) as _exc:
+    _fail("DATABASE_URL", f"DATABASE_URL is not a database URL Pyq understands ({_exc}); "
+          "use postgres://USER@HOST:5432/NAME or sqlite:///PATH.", "pyq.E002")
+    _database = dj_database_url.parse(_SQLITE_DEFAULT)
+if _database["ENGINE"] == "django.db.backends.sqlite3":
+    _database["CONN_MAX_AGE"] = 0
+    # Test runs share one file so that a Celery worker process sees the test database.
+    _database["TEST"] = {"NAME": str(DATA_DIR / "test-pyq.sqlite3")}
+    _database["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE",
+                            "init_command": "PRAGMA journal_mode=WAL;"}
+DATABASES = {"default": _database}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Accounts (django-allauth) ------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_EMAIL_VERIFICATION = env_choice(
+    "PYQ_EMAIL_VERIFICATION", "mandatory", ("mandatory", "optional", "none")
+)
+ACCOUNT_CONFIRM_EMAIL_ON_GET = False
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_SIGNUP_FORM_CLASS = "accounts.forms.SignupExtraForm"
+ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Pyq] "
+if env_bool("PYQ_DISABLE_RATE_LIMITS", False):
+    ACCOUNT_RATE_LIMITS = False
+LOGIN_REDIRECT_URL = "automations:documents"
+LOGIN_URL = "account_login"
+
+# --- Email ---------------------------------------------------------------------------------
+EMAIL_BACKEND = env_str("PYQ_EMAIL_BACKEND", "")
+EMAIL_HOST = env_str("PYQ_EMAIL_HOST", "")
+EMAIL_PORT = env_int("PYQ_EMAIL_PORT", 587, minimum=1)
+EMAIL_HOST_USER = env_str("PYQ_EMAIL_USER", "")
+EMAIL_HOST_PASSWORD = env_secret("PYQ_EMAIL_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("PYQ_EMAIL_USE_TLS", True)
+if not EMAIL_BACKEND:
+    EMAIL_BACKEND = (
+        "django.core.mail.backends.smtp.EmailBackend"
+        if EMAIL_HOST
+        else "django.core.mail.backends.console.EmailBackend"
+    )
+DEFAULT_FROM_EMAIL = env_str("PYQ_DEFAULT_FROM_EMAIL", "Pyq <noreply@pyq.local>")
+
+# --- Files -----------------------------------------------------------------------------------
+MEDIA_ROOT = Path(env_str("PYQ_MEDIA_ROOT", str(DATA_DIR / "media"))).resolve()
+MEDIA_URL = "/media/"  # never served directly: documents go through permission-checked views
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
+STATICFILES_DIRS = [BASE_DIR / "static"]
+_storage = env_choice("PYQ_STORAGE", "filesystem", ("filesystem", "s3"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+if _storage == "s3":
+    # S3-compatible storage shared by web and workers on several machines (django-storages).
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env_str("PYQ_S3_BUCKET"),
+            "endpoint_url": env_str("PYQ_S3_ENDPOINT_URL") or None,
+            "access_key": env_secret("PYQ_S3_ACCESS_KEY"),
+            "secret_key": env_secret("PYQ_S3_SECRET_KEY"),
+            "region_name": env_str("PYQ_S3_REGION") or None,
+            "default_acl": None,
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
+PYQ_MAX_UPLOAD_MB = env_int("PYQ_MAX_UPLOAD_MB", 25, minimum=1)
+PYQ_MAX_PAGES = env_int("PYQ_MAX_PAGES", 500, minimum=1)
+PYQ_MAX_FILES_PER_UPLOAD = env_int("PYQ_MAX_FILES_PER_UPLOAD", 50, minimum=1)
+DATA_UPLOAD_MAX_NUMBER_FILES = PYQ_MAX_FILES_PER_UPLOAD + 1
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
+# --- Processing ------------------------------------------------------------------------------
+PYQ_OCR_ENGINE = env_choice("PYQ_OCR_ENGINE", "auto", ("auto", "tesseract", "rapidocr"))
+PYQ_OCR_DPI = env_int("PYQ_OCR_DPI", 300, minimum=72)
+PYQ_RUN_TIME_LIMIT = env_int("PYQ_RUN_TIME_LIMIT", 900, minimum=10)  # seconds per run
+PYQ_TORCH_THREADS = env_int("PYQ_TORCH_THREADS", 0, minimum=0)  # 0: cores / concurrency
+
+# --- Celery -----------------------------------------------------------------------------------
+_broker_default = "filesystem://"
+CELERY_BROKER_URL = env_str("PYQ_BROKER_URL", _broker_default)
+_broker_scheme = urlparse(CELERY_BROKER_URL).scheme
+if _broker_scheme not in {"filesystem", "redis", "rediss", "amqp", "amqps", "memory"}:
+    _fail("PYQ_BROKER_URL", f"PYQ_BROKER_URL={CELERY_BROKER_URL!r} is not a broker Pyq "
+          "supports; use redis://HOST:6379/0, amqp://USER:PASS@HOST:5672// or leave it "
+          "unset for the local filesystem broker.", "pyq.E003")
+    CELERY_BROKER_URL, _broker_scheme = _broker_default, "filesystem"
+CELERY_DIR = DATA_DIR / "celery"
+if _broker_scheme == "filesystem":
+    _queue_dir = CELERY_DIR / "queue"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_queue_dir),
+        "data_folder_out": str(_queue_dir),
+        "processed_folder": str(CELERY_DIR / "processed"),
+        "store_processed": False,
+    }
+    CELERY_RESULT_BACKEND = env_str("PYQ_RESULT_BACKEND", f"file://{CELERY_DIR / 'results'}")
+elif _broker_scheme.startswith("redis"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": PYQ_RUN_TIME_LIMIT * 2}
+    CELERY_RESULT_BACKEND = env_str("PYQ_RESULT_BACKEND", CELERY_BROKER_URL)
+else:
+    CELERY_RESULT_BACKEND = env_str("PYQ_RESULT_BACKEND", "") or None
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    "automations.tasks.process_run": {"queue": "ml"},
+    "catalog.tasks.*": {"queue": "ml"},
+    "catalog.tasks.train_*": {"queue": "training"},
+}
+CELERY_TASK_SOFT_TIME_LIMIT = PYQ_RUN_TIME_LIMIT
+CELERY_TASK_TIME_LIMIT = PYQ_RUN_TIME_LIMIT + 60
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE_FILENAME = str(CELERY_DIR / "beat-schedule")
+CELERY_BEAT_SCHEDULE = {
+    "fail-stuck-runs": {"task": "automations.tasks.fail_stuck_runs", "schedule": 60.0},
+}
+
+# --- Web --------------------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("PYQ_TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+SESSION_COOKIE_SECURE = env_bool("PYQ_SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("PYQ_BEHIND_PROXY", False) else None
+)
+X_FRAME_OPTIONS = "DENY"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("PYQ_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

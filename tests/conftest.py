@@ -1,0 +1,65 @@
+"""Personas: owner, member and viewer of one organization, and an outsider from another."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from django.test import Client
+
+from accounts.models import Organization, Role, User
+from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _isolated_media(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.ACCOUNT_RATE_LIMITS = False
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@dataclass
+class Persona:
+    user: User
+    org: Organization
+    client: Client
+
+
+def _persona(org: Organization, role: str) -> Persona:
+    membership = MembershipFactory(organization=org, role=role)
+    client = Client()
+    client.force_login(membership.user)
+    return Persona(membership.user, org, client)
+
+
+@pytest.fixture
+def org(db) -> Organization:
+    return OrganizationFactory(name="Acme Ltd", slug="acme")
+
+
+@pytest.fixture
+def owner(org) -> Persona:
+    return _persona(org, Role.OWNER)
+
+
+@pytest.fixture
+def member(org) -> Persona:
+    return _persona(org, Role.MEMBER)
+
+
+@pytest.fixture
+def viewer(org) -> Persona:
+    return _persona(org, Role.VIEWER)
+
+
+@pytest.fixture
+def outsider(db) -> Persona:
+    return _persona(OrganizationFactory(name="Other Co", slug="other"), Role.OWNER)
+
+
+@pytest.fixture
+def user_without_org(db) -> User:
+    return UserFactory()

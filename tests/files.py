@@ -1,0 +1,87 @@
+"""Files the tests make themselves: rendered images, generated PDFs, DOCX and mail."""
+
+from __future__ import annotations
+
+import io
+from email.message import EmailMessage
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+
+
+def font(size: int = 48) -> ImageFont.FreeTypeFont:
+    if FONT.exists():
+        return ImageFont.truetype(str(FONT), size)
+    return ImageFont.load_default(size=size)
+
+
+def text_image(lines: list[str], *, size: int = 48, fmt: str = "PNG", width: int = 1400) -> bytes:
+    """Black text on white, large enough for any OCR engine to read."""
+    height = 80 + len(lines) * int(size * 1.8)
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    for i, line in enumerate(lines):
+        draw.text((60, 40 + i * int(size * 1.8)), line, fill="black", font=font(size))
+    out = io.BytesIO()
+    image.save(out, fmt)
+    return out.getvalue()
+
+
+def blank_image(fmt: str = "PNG") -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (800, 600), "white").save(out, fmt)
+    return out.getvalue()
+
+
+def text_pdf(pages: list[str], *, encrypt: str | None = None) -> bytes:
+    from reportlab.pdfgen import canvas
+
+    out = io.BytesIO()
+    pdf = canvas.Canvas(out, encrypt=encrypt)
+    for text in pages:
+        y = 780
+        for line in text.splitlines():
+            pdf.drawString(72, y, line)
+            y -= 18
+        pdf.showPage()
+    pdf.save()
+    return out.getvalue()
+
+
+def scanned_pdf(lines: list[str]) -> bytes:
+    """A PDF whose only content is a picture of text, as a scanner makes."""
+    from reportlab.lib.utils import ImageReader
+    from reportlab.pdfgen import canvas
+
+    out = io.BytesIO()
+    pdf = canvas.Canvas(out, pagesize=(595, 842))
+    pdf.drawImage(ImageReader(io.BytesIO(text_image(lines))), 20, 500, width=555, height=300)
+    pdf.showPage()
+    pdf.save()
+    return out.getvalue()
+
+
+def docx_file(paragraphs: list[str]) -> bytes:
+    import docx
+
+    document = docx.Document()
+    for paragraph in paragraphs:
+        document.add_paragraph(paragraph)
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def eml_file(body: str, attachments: list[tuple[str, str, bytes]]) -> bytes:
+    message = EmailMessage()
+    message["From"] = "Supplier <billing@supplier.example>"
+    message["To"] = "inbox@acme.example"
+    message["Subject"] = "Invoice attached"
+    message["Date"] = "Thu, 26 Nov 2026 09:00:00 +0000"
+    message.set_content(body)
+    for filename, mime, data in attachments:
+        maintype, subtype = mime.split("/")
+        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    return message.as_bytes()
