@@ -27,8 +27,6 @@ def no_organization(request):
 @login_required
 @require_POST
 def switch_organization(request, slug: str):
-    membership = get_object_or_404(
-        Membership, user=request.user, organization__slug=slug
-    )
+    membership = get_object_or_404(Membership, user=request.user, organization__slug=slug)
     request.session[SESSION_KEY] = membership.organization_id
     return redirect("automations:documents")

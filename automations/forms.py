@@ -1,7 +1,10 @@
 from django import forms
 from django.conf import settings
 
-ACCEPT = ".pdf,.png,.jpg,.jpeg,.tif,.tiff,.docx,.txt,.eml,application/pdf,image/png,image/jpeg,image/tiff,text/plain,message/rfc822"
+# A hint for the file picker only: the server decides by content.
+ACCEPT = ",".join(
+    [".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".docx", ".txt", ".eml", "message/rfc822"]
+)
 
 
 class MultipleFileInput(forms.ClearableFileInput):

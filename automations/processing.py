@@ -48,14 +48,22 @@ def execute_run(run_id: int) -> None:
     except (RunFailed, FileRejected, ExtractionError) as exc:
         _fail(run, step, str(exc))
     except SoftTimeLimitExceeded:
-        _fail(run, step, f"Reading this document took longer than the "
-              f"{settings.PYQ_RUN_TIME_LIMIT} s limit. Split it into smaller files.")
+        _fail(
+            run,
+            step,
+            f"Reading this document took longer than the "
+            f"{settings.PYQ_RUN_TIME_LIMIT} s limit. Split it into smaller files.",
+        )
     except (OperationalError, InterfaceError):
         raise  # transient: the task retries with backoff; the run resumes where it stopped
     except Exception:
         log.exception("run %s failed unexpectedly", run_id)
-        _fail(run, step, f"Something went wrong on our side while reading this document "
-              f"(run {run.pk}). It has been logged; retry it later.")
+        _fail(
+            run,
+            step,
+            f"Something went wrong on our side while reading this document "
+            f"(run {run.pk}). It has been logged; retry it later.",
+        )
         raise
     else:
         step.status = StepRun.Status.SUCCEEDED
@@ -100,8 +108,9 @@ def _extract_text(run: Run) -> dict:
             _ingest_attachments(run, tmp.name)
         done = document.pages.count()
         ocr = get_ocr_engine(settings.PYQ_OCR_ENGINE)
-        for page in iter_pages(tmp.name, inspection.kind, ocr, start=done + 1,
-                               ocr_dpi=settings.PYQ_OCR_DPI):
+        for page in iter_pages(
+            tmp.name, inspection.kind, ocr, start=done + 1, ocr_dpi=settings.PYQ_OCR_DPI
+        ):
             _store_page(document, page)
             run.pages_done = page.number
             run.heartbeat_at = timezone.now()

@@ -115,9 +115,7 @@ def ingest_many(
     rejected: list[Rejection] = []
     for upload in files:
         try:
-            accepted.append(
-                ingest(org, upload, upload.name, user=user, declared_size=upload.size)
-            )
+            accepted.append(ingest(org, upload, upload.name, user=user, declared_size=upload.size))
         except FileRejected as exc:
             rejected.append(Rejection(safe_filename(upload.name), str(exc)))
     return accepted, rejected
@@ -177,4 +175,3 @@ def local_copy(document: Document) -> tempfile._TemporaryFileWrapper:
             tmp.write(chunk)
     tmp.flush()
     return tmp
-

@@ -24,4 +24,3 @@ def process_run(run_id: int) -> None:
 @shared_task(ignore_result=True)
 def fail_stuck_runs() -> int:
     return processing.fail_stuck_runs()
-

@@ -136,9 +136,7 @@ def run_progress(request, pk: int):
     """The live status block; htmx polls it while the run is active."""
     run = get_object_or_404(Run.objects.for_org(request.org).select_related("document"), pk=pk)
     reload = request.GET.get("reload", "")
-    response = render(
-        request, "automations/_run_progress.html", {"run": run, "reload": reload}
-    )
+    response = render(request, "automations/_run_progress.html", {"run": run, "reload": reload})
     if request.headers.get("HX-Request") and reload and not run.is_active:
         response["HX-Refresh"] = "true"  # the page shows the text once the run is done
     return response

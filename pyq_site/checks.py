@@ -17,8 +17,7 @@ from pyq_site.env import CONFIG_ERRORS
 @register(Tags.compatibility, deploy=False)
 def check_environment(app_configs, **kwargs):
     return [
-        Error(err.message, hint=f"Fix or unset {err.variable}.", id=err.id)
-        for err in CONFIG_ERRORS
+        Error(err.message, hint=f"Fix or unset {err.variable}.", id=err.id) for err in CONFIG_ERRORS
     ]
 
 

@@ -87,15 +87,22 @@ try:
     if not _database.get("ENGINE"):
         raise ValueError("unknown scheme")
 except (ValueError, KeyError) as _exc:
-    _fail("DATABASE_URL", f"DATABASE_URL is not a database URL Pyq understands ({_exc}); "
-          "use postgres://USER@HOST:5432/NAME or sqlite:///PATH.", "pyq.E002")
+    _fail(
+        "DATABASE_URL",
+        f"DATABASE_URL is not a database URL Pyq understands ({_exc}); "
+        "use postgres://USER@HOST:5432/NAME or sqlite:///PATH.",
+        "pyq.E002",
+    )
     _database = dj_database_url.parse(_SQLITE_DEFAULT)
 if _database["ENGINE"] == "django.db.backends.sqlite3":
     _database["CONN_MAX_AGE"] = 0
     # Test runs share one file so that a Celery worker process sees the test database.
     _database["TEST"] = {"NAME": str(DATA_DIR / "test-pyq.sqlite3")}
-    _database["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE",
-                            "init_command": "PRAGMA journal_mode=WAL;"}
+    _database["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL;",
+    }
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -188,13 +195,19 @@ _broker_default = "filesystem://"
 CELERY_BROKER_URL = env_str("PYQ_BROKER_URL", _broker_default)
 _broker_scheme = urlparse(CELERY_BROKER_URL).scheme
 if _broker_scheme not in {"filesystem", "redis", "rediss", "amqp", "amqps", "memory"}:
-    _fail("PYQ_BROKER_URL", f"PYQ_BROKER_URL={CELERY_BROKER_URL!r} is not a broker Pyq "
-          "supports; use redis://HOST:6379/0, amqp://USER:PASS@HOST:5672// or leave it "
-          "unset for the local filesystem broker.", "pyq.E003")
+    _fail(
+        "PYQ_BROKER_URL",
+        f"PYQ_BROKER_URL={CELERY_BROKER_URL!r} is not a broker Pyq "
+        "supports; use redis://HOST:6379/0, amqp://USER:PASS@HOST:5672// or leave it "
+        "unset for the local filesystem broker.",
+        "pyq.E003",
+    )
     CELERY_BROKER_URL, _broker_scheme = _broker_default, "filesystem"
 CELERY_DIR = DATA_DIR / "celery"
 if _broker_scheme == "filesystem":
     _queue_dir = CELERY_DIR / "queue"
+    for _folder in (_queue_dir, CELERY_DIR / "processed", CELERY_DIR / "results"):
+        _folder.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),

@@ -57,7 +57,10 @@ def scanned_pdf(lines: list[str]) -> bytes:
 
     out = io.BytesIO()
     pdf = canvas.Canvas(out, pagesize=(595, 842))
-    pdf.drawImage(ImageReader(io.BytesIO(text_image(lines))), 20, 500, width=555, height=300)
+    picture = Image.open(io.BytesIO(text_image(lines)))
+    width = 555
+    height = width * picture.height / picture.width
+    pdf.drawImage(ImageReader(picture), 20, 800 - height, width=width, height=height)
     pdf.showPage()
     pdf.save()
     return out.getvalue()

@@ -94,9 +94,7 @@ def test_file_over_the_size_limit_is_rejected(member, settings):
 
 
 def test_good_files_are_kept_when_one_of_the_batch_is_rejected(member):
-    response = post(
-        member.client, upload("ok.txt", b"hello world"), upload("empty.txt", b"")
-    )
+    response = post(member.client, upload("ok.txt", b"hello world"), upload("empty.txt", b""))
     assert response.status_code == 400
     assert response.context["form"].errors["files"] == ["empty.txt: The file is empty."]
     assert list(Document.objects.values_list("original_name", flat=True)) == ["ok.txt"]

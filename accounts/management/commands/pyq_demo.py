@@ -9,7 +9,9 @@ DEMO_PASSWORD = "pyq-demo-password"  # noqa: S105  (a local demo login, printed 
 
 
 class Command(BaseCommand):
-    help = "Create (once) a demo user with a verified email and an organization, and print the login."
+    help = (
+        "Create (once) a demo user with a verified email and an organization, and print the login."
+    )
 
     @transaction.atomic
     def handle(self, *args, **options):

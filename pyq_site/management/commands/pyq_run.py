@@ -16,8 +16,20 @@ def commands(address: str, concurrency: int) -> dict[str, list[str]]:
     return {
         "web": [python, "manage.py", "runserver", address, "--noreload"],
         "worker": [
-            python, "-m", "celery", "-A", "pyq_site", "worker", "-Q", "default,ml,training",
-            "--concurrency", str(concurrency), "--loglevel", "INFO", "-n", "pyq@%h",
+            python,
+            "-m",
+            "celery",
+            "-A",
+            "pyq_site",
+            "worker",
+            "-Q",
+            "default,ml,training",
+            "--concurrency",
+            str(concurrency),
+            "--loglevel",
+            "INFO",
+            "-n",
+            "pyq@%h",
         ],
         "beat": [python, "-m", "celery", "-A", "pyq_site", "beat", "--loglevel", "INFO"],
     }
@@ -43,13 +55,17 @@ class Command(BaseCommand):
         for name, argv in commands(address, concurrency).items():
             # Children get their own process group so that Ctrl-C reaches them only through us.
             procs[name] = subprocess.Popen(argv, start_new_session=True)
-        self.stdout.write(self.style.SUCCESS(f"Pyq is running on http://{address}  (Ctrl-C stops it)"))
+        self.stdout.write(
+            self.style.SUCCESS(f"Pyq is running on http://{address}  (Ctrl-C stops it)")
+        )
         exit_code = 0
         try:
             while not stopping:
                 for name, proc in procs.items():
                     if proc.poll() is not None:
-                        self.stderr.write(f"{name} exited with code {proc.returncode}; stopping Pyq.")
+                        self.stderr.write(
+                            f"{name} exited with code {proc.returncode}; stopping Pyq."
+                        )
                         exit_code = proc.returncode or 1
                         stopping = True
                 time.sleep(0.5)
