@@ -206,12 +206,13 @@ if _broker_scheme not in {"filesystem", "redis", "rediss", "amqp", "amqps", "mem
 CELERY_DIR = DATA_DIR / "celery"
 if _broker_scheme == "filesystem":
     _queue_dir = CELERY_DIR / "queue"
-    for _folder in (_queue_dir, CELERY_DIR / "processed", CELERY_DIR / "results"):
+    for _folder in (_queue_dir, *(CELERY_DIR / n for n in ("processed", "results", "control"))):
         _folder.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
         "processed_folder": str(CELERY_DIR / "processed"),
+        "control_folder": str(CELERY_DIR / "control"),
         "store_processed": False,
     }
     CELERY_RESULT_BACKEND = env_str("PYQ_RESULT_BACKEND", f"file://{CELERY_DIR / 'results'}")

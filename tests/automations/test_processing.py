@@ -71,6 +71,13 @@ def test_scanned_pdf_page_is_read_by_ocr(org):
     assert "5531" in page.text
 
 
+def test_short_digital_pdf_page_keeps_its_text_layer_without_ocr(org):
+    document = make_document(org, "short.pdf", files.text_pdf(["Total 9.50"]))
+    execute(document)
+    page = document.pages.get()
+    assert (page.method, page.text.strip(), page.lines) == ("text_layer", "Total 9.50", [])
+
+
 def test_docx_and_text_are_read_without_ocr(org):
     word = make_document(org, "letter.docx", files.docx_file(["Dear Sir,", "Amount 120.00"]))
     plain = make_document(org, "note.txt", "Café Ωmega 42".encode())

@@ -1,0 +1,1 @@
+"""Framework-free document engine: file type detection, validation and text extraction."""
