@@ -69,7 +69,7 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
 
 def env_list(name: str, default: list[str]) -> list[str]:
     value = _raw(name)
-    if value is None:
+    if not value:  # unset or empty (a blank line in an .env file) means the default
         return list(default)
     return [item.strip() for item in value.split(",") if item.strip()]
 
