@@ -296,3 +296,8 @@ def test_local_secret_key_reads_an_existing_key(tmp_path):
     path.write_text("kept-key\n")
     assert env.local_secret_key(path) == "kept-key"
     assert path.read_text() == "kept-key\n"
+
+
+def test_env_list_set_but_empty_is_the_default(monkeypatch):
+    monkeypatch.setenv("PYQ_TEST_LIST", "")
+    assert env.env_list("PYQ_TEST_LIST", ["127.0.0.1"]) == ["127.0.0.1"]
