@@ -20,3 +20,12 @@ class SignupExtraForm(forms.Form):
             name = f"{user.email.split('@')[0]}'s workspace"
         org = Organization.create_for(user, name)
         request.session["pyq_org_id"] = org.pk
+
+
+class ApiKeyForm(forms.Form):
+    # Leading and trailing spaces are stripped; a blank name is "required".
+    name = forms.CharField(
+        label="Key name",
+        max_length=100,
+        help_text="What will use it, so you know which key to revoke later.",
+    )

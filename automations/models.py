@@ -131,6 +131,7 @@ class Run(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     warnings = models.JSONField(default=list, blank=True)
+    pipeline = models.JSONField(default=list, blank=True)  # the steps this run executes
 
     objects = OrgQuerySet.as_manager()
 
@@ -140,6 +141,13 @@ class Run(models.Model):
 
     def __str__(self) -> str:
         return f"Run {self.pk} of {self.document} ({self.status})"
+
+    def output_of(self, step: str) -> dict | None:
+        """The output of the first finished step of this kind (e.g. "extract_fields")."""
+        for step_run in self.steps.all():
+            if step_run.step == step and step_run.status == StepRun.Status.SUCCEEDED:
+                return step_run.output
+        return None
 
     @property
     def is_active(self) -> bool:
@@ -170,6 +178,7 @@ class StepRun(models.Model):
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps")
     position = models.PositiveIntegerField()
+    step_id = models.CharField(max_length=40, default="")
     step = models.CharField(max_length=50)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
     started_at = models.DateTimeField(default=timezone.now)
@@ -177,6 +186,8 @@ class StepRun(models.Model):
     output = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     log = models.JSONField(default=list, blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+    seconds = models.FloatField(null=True, blank=True)
 
     class Meta:
         ordering = ["position"]
@@ -186,3 +197,45 @@ class StepRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.step} ({self.status})"
+
+    @property
+    def title(self) -> str:
+        return self.step.replace("_", " ").capitalize()
+
+
+def artifact_path(instance: Artifact, filename: str) -> str:
+    doc = instance.run.document
+    return f"orgs/{doc.organization_id}/documents/{doc.uid}/runs/{instance.run_id}/{instance.uid}"
+
+
+class Artifact(models.Model):
+    """A file a step made (a redacted PDF, an export), served through its organization."""
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="artifacts")
+    step_id = models.CharField(max_length=40)
+    name = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=100)
+    file = models.FileField(upload_to=artifact_path, max_length=300)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DocumentEmbedding(models.Model):
+    """A document's text embedding, for near-duplicate search within its organization."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="embeddings")
+    model = models.CharField(max_length=100)
+    vector = models.BinaryField()  # float32, L2-normalised
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["document", "model"], name="one_embedding_per_model")
+        ]
+        indexes = [models.Index(fields=["organization", "model"])]
+
+    def __str__(self) -> str:
+        return f"{self.model} embedding of {self.document}"

@@ -1,133 +1,286 @@
-"""Execute a Run: read the document's text page by page and store it.
+"""Execute a Run: its pipeline of steps over its document, on a worker.
 
-Idempotent: a redelivered task resumes after the last stored page, a finished run is left
-alone, and every failure ends the run with a message a person understands.
+Idempotent: each step's result is a StepRun row per (run, step); a redelivered task skips
+the finished steps, and extract_text resumes after the last stored page. A finished run is
+left alone, and every failure ends the run with a message a person understands.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
+import json
 import logging
 from datetime import timedelta
 
+import numpy as np
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from PIL import Image
 
-from automations.engine.extract import ExtractionError, PageResult, iter_pages, parse_email
-from automations.engine.filetypes import FileRejected, inspect_file
-from automations.models import Document, Page, Run, StepRun
-from catalog.runtime.ocr import get_ocr_engine
+from automations.engine.extract import PageResult, parse_email
+from automations.engine.fields import PageText
+from automations.engine.filetypes import FileRejected
+from automations.engine.pipeline import StepSpec, parse_pipeline, run_pipeline_batch
+from automations.engine.steps import DocumentInfo, StepContext, StepOutcome
+from automations.models import Artifact, Document, DocumentEmbedding, Page, Run, StepRun
+from automations.pipelines import DEFAULT_PIPELINE
+from catalog.runtime.ocr import OcrLine, get_ocr_engine
 
 log = logging.getLogger(__name__)
 
-EXTRACT_STEP = "extract_text"
-NO_TEXT = (
-    "No text was found in this document. If it is a scan or a photo, check that it is "
-    "sharp, upright and not blank, then upload it again."
-)
+
+class RunBusy(Exception):
+    """Another worker holds the run (its heartbeat is fresh): try again later."""
 
 
-class RunFailed(Exception):
-    """A failure whose message is shown to the user as it is."""
+def execute_run(run_id: int, *, batch_size: int | None = None) -> None:
+    """Execute a run, together with up to batch_size - 1 other queued runs of the same
+    pipeline, so that model steps batch across documents. Messages of runs taken this way
+    find them finished later and return."""
+    runs = _claim(run_id, batch_size or settings.PYQ_BATCH_SIZE)
+    groups: dict[str, list[Run]] = {}
+    for run in runs:
+        groups.setdefault(json.dumps(run.pipeline, sort_keys=True), []).append(run)
+    for group in groups.values():
+        _execute_group(group)
 
 
-def execute_run(run_id: int) -> None:
-    run = _claim(run_id)
-    if run is None:
-        return
-    step, _ = StepRun.objects.get_or_create(run=run, position=0, defaults={"step": EXTRACT_STEP})
-    if step.status == StepRun.Status.SUCCEEDED:
-        _finish(run, Run.Status.SUCCEEDED)
-        return
+def _execute_group(runs: list[Run]) -> None:
     try:
-        output = _extract_text(run)
-    except (RunFailed, FileRejected, ExtractionError) as exc:
-        _fail(run, step, str(exc))
-    except SoftTimeLimitExceeded:
-        _fail(
-            run,
-            step,
-            f"Reading this document took longer than the "
-            f"{settings.PYQ_RUN_TIME_LIMIT} s limit. Split it into smaller files.",
-        )
+        errors = _execute(runs)
     except (OperationalError, InterfaceError):
-        raise  # transient: the task retries with backoff; the run resumes where it stopped
+        raise  # transient: the task retries with backoff; the runs resume where they stopped
+    except SoftTimeLimitExceeded:
+        message = (
+            f"Processing this document took longer than the {settings.PYQ_RUN_TIME_LIMIT} s "
+            "limit. Split it into smaller files."
+        )
+        for run in runs:
+            _fail_running_steps(run, message)
+            _finish(run, Run.Status.FAILED, message)
+        return
     except Exception:
-        log.exception("run %s failed unexpectedly", run_id)
-        _fail(
-            run,
-            step,
-            f"Something went wrong on our side while reading this document "
-            f"(run {run.pk}). It has been logged; retry it later.",
-        )
+        log.exception("runs %s failed unexpectedly", [run.pk for run in runs])
+        for run in runs:
+            message = (
+                f"Something went wrong on our side while processing this document (run "
+                f"{run.pk}). It has been logged; retry it later."
+            )
+            _fail_running_steps(run, message)
+            _finish(run, Run.Status.FAILED, message)
         raise
-    else:
-        step.status = StepRun.Status.SUCCEEDED
-        step.output = output
-        step.finished_at = timezone.now()
-        step.save(update_fields=["status", "output", "finished_at"])
-        _finish(run, Run.Status.SUCCEEDED)
+    for run, error in zip(runs, errors, strict=True):
+        _finish(run, Run.Status.FAILED if error else Run.Status.SUCCEEDED, error or "")
 
 
-def _claim(run_id: int) -> Run | None:
-    """Mark the run running; None when it is gone or already finished."""
-    with transaction.atomic():
-        run = (
-            Run.objects.select_for_update()
-            .select_related("document", "organization")
-            .filter(pk=run_id)
-            .first()
-        )
-        if run is None or not run.is_active:
-            return None
-        now = timezone.now()
-        run.status = Run.Status.RUNNING
-        run.started_at = run.started_at or now
-        run.heartbeat_at = now
-        run.attempts = F("attempts") + 1
-        run.save(update_fields=["status", "started_at", "heartbeat_at", "attempts"])
-    run.refresh_from_db()
-    return run
-
-
-def _extract_text(run: Run) -> dict:
+def _execute(runs: list[Run]) -> list[str | None]:
     from automations.services import local_copy
 
-    document = run.document
-    with local_copy(document) as tmp:
-        inspection = inspect_file(tmp.name, max_pages=settings.PYQ_MAX_PAGES)
-        if document.page_count != inspection.page_count or run.pages_total != inspection.page_count:
-            document.page_count = run.pages_total = inspection.page_count
-            document.save(update_fields=["page_count"])
-            run.save(update_fields=["pages_total"])
-        if inspection.kind.kind == "eml":
-            _ingest_attachments(run, tmp.name)
-        done = document.pages.count()
-        ocr = get_ocr_engine(settings.PYQ_OCR_ENGINE)
-        for page in iter_pages(
-            tmp.name, inspection.kind, ocr, start=done + 1, ocr_dpi=settings.PYQ_OCR_DPI
-        ):
-            _store_page(document, page)
-            run.pages_done = page.number
-            run.heartbeat_at = timezone.now()
-            run.save(update_fields=["pages_done", "heartbeat_at"])
-    pages = list(document.pages.all())
-    characters = sum(len(p.text.strip()) for p in pages)
-    if characters == 0:
-        raise RunFailed(NO_TEXT)
-    confidences = [p.ocr_confidence for p in pages if p.ocr_confidence is not None]
-    return {
-        "pages": len(pages),
-        "characters": characters,
-        "methods": sorted({p.method for p in pages}),
-        "ocr_engine": ocr.name if confidences else None,
-        "ocr_confidence": round(sum(confidences) / len(confidences), 3) if confidences else None,
-        "attachments": document.attachments.count(),
-    }
+    steps = parse_pipeline(runs[0].pipeline or DEFAULT_PIPELINE)
+    with contextlib.ExitStack() as stack:
+        items = []
+        for run in runs:
+            document = run.document
+            tmp = stack.enter_context(local_copy(document))
+            services = RunServices(run)
+            context = StepContext(
+                document=DocumentInfo(
+                    name=document.original_name,
+                    kind=document.kind,
+                    path=tmp.name,
+                    page_count=document.page_count,
+                ),
+                pages=load_pages(document),
+                services=services,
+            )
+            items.append((context, StepRunStore(run, services)))
+        return run_pipeline_batch(steps, items, step_time_limit=settings.PYQ_STEP_TIME_LIMIT)
+
+
+def _claim(run_id: int, batch_size: int = 1) -> list[Run]:
+    """Mark the run (and up to batch_size - 1 other queued runs) running.
+
+    Returns [] when the run is gone or finished; raises RunBusy when another worker holds it
+    (a redelivered message while the first worker still sends heartbeats).
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        run = Run.objects.select_for_update().filter(pk=run_id).first()
+        if run is None or not run.is_active:
+            return []
+        lease = timedelta(seconds=settings.PYQ_STEP_TIME_LIMIT + 60)
+        if run.status == Run.Status.RUNNING and run.heartbeat_at and run.heartbeat_at > now - lease:
+            raise RunBusy(run_id)
+        ids = [run.pk]
+        if batch_size > 1:
+            others = Run.objects.filter(status=Run.Status.QUEUED).exclude(pk=run.pk)
+            if connection.features.has_select_for_update_skip_locked:
+                others = others.select_for_update(skip_locked=True)
+            ids += list(
+                others.order_by("created_at", "pk").values_list("pk", flat=True)[: batch_size - 1]
+            )
+        Run.objects.filter(pk__in=ids).update(
+            status=Run.Status.RUNNING, heartbeat_at=now, attempts=F("attempts") + 1
+        )
+        Run.objects.filter(pk__in=ids, started_at__isnull=True).update(started_at=now)
+    return list(
+        Run.objects.filter(pk__in=ids).select_related("document", "organization").order_by("pk")
+    )
+
+
+def load_pages(document: Document) -> list[PageText]:
+    return [
+        PageText(
+            number=page.number,
+            text=page.text,
+            lines=[
+                OcrLine(line["text"], line["confidence"], tuple(line["box"])) for line in page.lines
+            ],
+            width=page.width,
+            height=page.height,
+        )
+        for page in document.pages.all()
+    ]
+
+
+class StepRunStore:
+    """Step results as StepRun rows, one per (run, position)."""
+
+    def __init__(self, run: Run, services: RunServices) -> None:
+        self.run = run
+        self.services = services
+
+    def finished_output(self, spec: StepSpec) -> dict | None:
+        done = self.run.steps.filter(step_id=spec.id, status=StepRun.Status.SUCCEEDED).first()
+        return done.output if done else None
+
+    def started(self, position: int, spec: StepSpec) -> None:
+        self.services.current_step = spec.id
+        StepRun.objects.update_or_create(
+            run=self.run,
+            position=position,
+            defaults={
+                "step_id": spec.id,
+                "step": spec.step,
+                "status": StepRun.Status.RUNNING,
+                "started_at": timezone.now(),
+                "finished_at": None,
+                "error": "",
+            },
+        )
+        self._beat()
+
+    def succeeded(self, spec: StepSpec, outcome: StepOutcome, seconds: float) -> None:
+        self.run.steps.filter(step_id=spec.id).update(
+            status=StepRun.Status.SUCCEEDED,
+            output=outcome.output,
+            warnings=outcome.warnings,
+            finished_at=timezone.now(),
+            seconds=round(seconds, 3),
+        )
+        if outcome.warnings:
+            self.run.warnings = [*self.run.warnings, *outcome.warnings]
+            self.run.save(update_fields=["warnings"])
+        self._beat()
+
+    def failed(self, spec: StepSpec, message: str, seconds: float) -> None:
+        self.run.steps.filter(step_id=spec.id).update(
+            status=StepRun.Status.FAILED,
+            error=message,
+            finished_at=timezone.now(),
+            seconds=round(seconds, 3),
+        )
+
+    def _beat(self) -> None:
+        Run.objects.filter(pk=self.run.pk).update(heartbeat_at=timezone.now())
+
+
+class RunServices:
+    """What steps may ask of the outside world during a run (see automations/steps)."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.document = run.document
+        self.current_step = ""
+
+    # extract_text
+    @property
+    def max_pages(self) -> int:
+        return settings.PYQ_MAX_PAGES
+
+    def ocr(self, preference: str):
+        return get_ocr_engine(settings.PYQ_OCR_ENGINE if preference == "auto" else preference)
+
+    def pages_done(self) -> int:
+        return self.document.pages.count()
+
+    def store_page(self, result: PageResult) -> None:
+        _store_page(self.document, result)
+        self.run.pages_done = result.number
+        self.run.pages_total = max(self.run.pages_total, result.number)
+        self.run.heartbeat_at = timezone.now()
+        self.run.save(update_fields=["pages_done", "pages_total", "heartbeat_at"])
+
+    def load_pages(self) -> list[PageText]:
+        return load_pages(self.document)
+
+    def ingest_attachments(self, path: str) -> None:
+        _ingest_attachments(self.run, path)
+
+    # classify, summarize, similar_documents
+    def embedder(self, ref: str):
+        from catalog.runtime.embeddings import load_embedder  # torch: workers only
+
+        return load_embedder(ref)
+
+    def find_similar(self, vector: list[float], threshold: float, limit: int) -> list[dict]:
+        from automations.steps.similar_documents import near_duplicates
+
+        rows = (
+            DocumentEmbedding.objects.filter(organization=self.document.organization_id)
+            .exclude(document=self.document)
+            .select_related("document")
+        )
+        candidates = [(row.document, np.frombuffer(row.vector, dtype=np.float32)) for row in rows]
+        return [
+            {
+                "document": str(hit["document"].uid),
+                "name": hit["document"].original_name,
+                "score": hit["score"],
+            }
+            for hit in near_duplicates(vector, candidates, threshold, limit)
+        ]
+
+    def store_embedding(self, vector: list[float], model: str = "minilm") -> None:
+        DocumentEmbedding.objects.update_or_create(
+            document=self.document,
+            model=model,
+            defaults={
+                "organization_id": self.document.organization_id,
+                "vector": np.asarray(vector, dtype=np.float32).tobytes(),
+            },
+        )
+
+    # redact
+    def page_image(self, number: int) -> Image.Image | None:
+        page = self.document.pages.filter(number=number).first()
+        if page is None or not page.image:
+            return None
+        with page.image.open("rb") as fh:
+            return Image.open(io.BytesIO(fh.read())).convert("RGB")
+
+    def save_artifact(self, filename: str, data: bytes, content_type: str) -> str:
+        artifact = Artifact(
+            run=self.run, step_id=self.current_step, name=filename, content_type=content_type
+        )
+        artifact.file.save(filename, ContentFile(data), save=False)
+        artifact.save()
+        return str(artifact.uid)
 
 
 def _store_page(document: Document, result: PageResult) -> None:
@@ -181,12 +334,10 @@ def _ingest_attachments(run: Run, path: str) -> None:
         run.save(update_fields=["warnings"])
 
 
-def _fail(run: Run, step: StepRun, message: str) -> None:
-    step.status = StepRun.Status.FAILED
-    step.error = message
-    step.finished_at = timezone.now()
-    step.save(update_fields=["status", "error", "finished_at"])
-    _finish(run, Run.Status.FAILED, message)
+def _fail_running_steps(run: Run, message: str) -> None:
+    run.steps.filter(status=StepRun.Status.RUNNING).update(
+        status=StepRun.Status.FAILED, error=message, finished_at=timezone.now()
+    )
 
 
 def _finish(run: Run, status: str, error: str = "") -> None:

@@ -16,6 +16,7 @@ from django.db import transaction
 from accounts.models import Organization, User
 from automations.engine.filetypes import FileRejected, inspect_file, safe_filename
 from automations.models import Document, Run
+from automations.pipelines import DEFAULT_PIPELINE
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ def max_upload_bytes() -> int:
     return settings.PYQ_MAX_UPLOAD_MB * 1024 * 1024
 
 
-def _spool(stream: IO[bytes], limit: int) -> tuple[tempfile._TemporaryFileWrapper, str, int]:
+def spool(stream: IO[bytes], limit: int) -> tuple[tempfile._TemporaryFileWrapper, str, int]:
     """Copy a stream to a temporary file, hashing it; refuse it past `limit` bytes."""
     digest = hashlib.sha256()
     size = 0
@@ -66,6 +67,8 @@ def ingest(
     trigger: str = Run.Trigger.UPLOAD,
     parent: Document | None = None,
     declared_size: int | None = None,
+    pipeline: list[dict] | None = None,
+    enqueue: bool = True,
 ) -> Document:
     """Validate a file by its content, store it, and queue a Run that reads it.
 
@@ -75,7 +78,7 @@ def ingest(
     limit = max_upload_bytes()
     if declared_size is not None and declared_size > limit:
         raise FileRejected(f"The file is larger than the {settings.PYQ_MAX_UPLOAD_MB} MB limit.")
-    tmp, sha256, size = _spool(stream, limit)
+    tmp, sha256, size = spool(stream, limit)
     with tmp:
         if size == 0:
             raise FileRejected("The file is empty.")
@@ -99,7 +102,7 @@ def ingest(
     try:
         with transaction.atomic():
             document.save()
-            start_run(document, trigger=trigger, user=user)
+            start_run(document, trigger=trigger, user=user, pipeline=pipeline, enqueue=enqueue)
     except BaseException:
         # Store nothing half: the row is gone with the transaction, so the file goes too.
         document.file.delete(save=False)
@@ -122,16 +125,27 @@ def ingest_many(
 
 
 def start_run(
-    document: Document, *, trigger: str = Run.Trigger.UPLOAD, user: User | None = None
+    document: Document,
+    *,
+    trigger: str = Run.Trigger.UPLOAD,
+    user: User | None = None,
+    pipeline: list[dict] | None = None,
+    enqueue: bool = True,
 ) -> Run:
+    """Queue a run of `pipeline` (the default one) over the document.
+
+    enqueue=False leaves the run queued for the caller to execute in this process.
+    """
     run = Run.objects.create(
         organization=document.organization,
         document=document,
         trigger=trigger,
         triggered_by=user,
         pages_total=document.page_count,
+        pipeline=pipeline or DEFAULT_PIPELINE,
     )
-    enqueue_run(run)
+    if enqueue:
+        enqueue_run(run)
     return run
 
 
@@ -143,9 +157,20 @@ def enqueue_run(run: Run) -> None:
 
 
 def reprocess(document: Document, *, user: User | None = None) -> Run:
-    """Read a document again (after a failure, or with a newer engine)."""
+    """Read a document again from scratch, with the pipeline of its latest run."""
+    latest = document.latest_run
+    images = [page.image.name for page in document.pages.all() if page.image]
     with transaction.atomic():
-        return start_run(document, trigger=Run.Trigger.RETRY, user=user)
+        document.pages.all().delete()
+        run = start_run(
+            document,
+            trigger=Run.Trigger.RETRY,
+            user=user,
+            pipeline=latest.pipeline if latest else None,
+        )
+    for name in images:
+        document.file.storage.delete(name)
+    return run
 
 
 def delete_document(document: Document) -> None:

@@ -1,6 +1,7 @@
 """Thin Celery tasks: ids in, call the processing module, nothing clever."""
 
 from celery import shared_task
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from automations import processing
@@ -18,7 +19,11 @@ TRANSIENT = (OperationalError, InterfaceError, ConnectionError)
     reject_on_worker_lost=True,
 )
 def process_run(run_id: int) -> None:
-    processing.execute_run(run_id)
+    try:
+        processing.execute_run(run_id)
+    except processing.RunBusy:
+        # Another worker holds this run; look again once its lease could have run out.
+        process_run.apply_async((run_id,), countdown=settings.PYQ_STEP_TIME_LIMIT + 60)
 
 
 @shared_task(ignore_result=True)

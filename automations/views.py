@@ -11,6 +11,7 @@ from accounts.decorators import org_member
 from automations import services
 from automations.forms import UploadForm
 from automations.models import Document, Page, Run
+from catalog.presentation import highlights
 
 PAGE_SIZE = 25
 
@@ -61,15 +62,22 @@ def document_list(request):
 def document_detail(request, uid):
     document = _document(request, uid)
     run = document.latest_run
+    fields = (run.output_of("extract_fields") or {}) if run else {}
+    pages = list(document.pages.all())
+    for page in pages:
+        page.highlights = highlights(fields.get("fields"), page.number, page.width, page.height)
     return render(
         request,
         "automations/document_detail.html",
         {
             "document": document,
             "run": run,
-            "pages": document.pages.all(),
+            "pages": pages,
             "attachments": document.attachments.all(),
             "steps": run.steps.all() if run else [],
+            "doc_type": run.output_of("classify") if run else None,
+            "fields": fields,
+            "duplicates": run.output_of("similar_documents") if run else None,
         },
     )
 

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from automations import processing
 from automations.models import Document, Page, Run, StepRun
+from automations.steps.extract_text import NO_TEXT
 from tests import files
 from tests.automations.helpers import make_document
 
@@ -40,10 +41,22 @@ def test_pdf_text_layer_is_stored_per_page_with_page_images(org):
     assert all(p.ocr_confidence is None for p in pages)
     assert all(p.image.name.endswith(f"/pages/{p.number}.jpg") for p in pages)
     assert all(p.width > 0 and p.height > 0 for p in pages)
-    step = run.steps.get()
-    assert (step.step, step.status) == ("extract_text", StepRun.Status.SUCCEEDED)
-    assert step.output["pages"] == 2
-    assert step.output["methods"] == ["text_layer"]
+    step = run.steps.get(step="extract_text")
+    assert (step.step_id, step.status) == ("text", StepRun.Status.SUCCEEDED)
+    assert (step.output["pages"], step.output["kind"], step.output["ocr_engine"]) == (
+        2,
+        "pdf",
+        None,
+    )
+    assert step.output["language"]["language"] == "en"
+    assert [s.step for s in run.steps.all()] == [
+        "extract_text",
+        "classify",
+        "extract_fields",
+        "similar_documents",
+    ]
+    assert all(s.status == StepRun.Status.SUCCEEDED for s in run.steps.all())
+    assert run.output_of("classify")["label"] == "invoice"
 
 
 def test_scanned_image_is_read_by_ocr_with_confidence_and_boxes(org):
@@ -112,10 +125,13 @@ def test_email_body_is_read_and_each_attachment_becomes_its_own_document(
     ]
     assert [c.runs.get().status for c in children] == ["queued", "queued"]
     assert len(callbacks) == 2
-    assert len(run.warnings) == 1
-    assert run.warnings[0].startswith("Attachment tool.exe was skipped:")
-    # Redelivered: the attachments are not made twice.
-    Run.objects.filter(pk=run.pk).update(status=Run.Status.RUNNING)
+    skipped = [w for w in run.warnings if w.startswith("Attachment")]
+    assert len(skipped) == 1
+    assert skipped[0].startswith("Attachment tool.exe was skipped:")
+    # Redelivered after its worker died: the attachments are not made twice.
+    stale = timezone.now() - timedelta(hours=1)
+    Run.objects.filter(pk=run.pk).update(status=Run.Status.RUNNING, heartbeat_at=stale)
+    StepRun.objects.filter(run=run).delete()
     processing.execute_run(run.pk)
     assert document.attachments.count() == 2
 
@@ -124,8 +140,8 @@ def test_image_without_text_fails_with_a_readable_message(org):
     document = make_document(org, "blank.png", files.blank_image())
     run = execute(document)
     assert run.status == Run.Status.FAILED
-    assert run.error == processing.NO_TEXT
-    assert run.steps.get().status == StepRun.Status.FAILED
+    assert run.error == NO_TEXT
+    assert run.steps.get().status == StepRun.Status.FAILED  # nothing ran after it
     assert run.finished_at is not None
 
 
@@ -166,6 +182,71 @@ def test_redelivered_run_resumes_after_the_last_stored_page(org, monkeypatch):
         "kept from attempt 1",
         "three",
     ]
+
+
+def test_redelivered_run_skips_the_steps_it_finished(org):
+    document = make_document(org, "n.txt", b"Invoice 4721, total due 93.50 EUR")
+    run = run_of(document)
+    Page.objects.create(document=document, number=1, text="Invoice 4721", method="text")
+    StepRun.objects.create(
+        run=run,
+        position=0,
+        step_id="text",
+        step="extract_text",
+        status=StepRun.Status.SUCCEEDED,
+        output={"pages": 1, "marker": "first attempt"},
+    )
+    StepRun.objects.create(
+        run=run,
+        position=1,
+        step_id="type",
+        step="classify",
+        status=StepRun.Status.SUCCEEDED,
+        output={"label": "receipt", "score": 0.9, "top": []},
+    )
+    Run.objects.filter(pk=run.pk).update(status=Run.Status.RUNNING, attempts=1)
+    run = execute(document)
+    assert run.status == Run.Status.SUCCEEDED
+    steps = {s.step_id: s for s in run.steps.all()}
+    assert steps["text"].output["marker"] == "first attempt"
+    assert steps["type"].output["label"] == "receipt"
+    # extract_fields ran after the stored classify result, so it used the receipt preset.
+    assert steps["fields"].output["preset"] == "receipt"
+    assert steps["duplicates"].status == StepRun.Status.SUCCEEDED
+
+
+def test_one_worker_call_takes_other_queued_runs_and_batches_them(org):
+    first = make_document(org, "a.txt", b"Invoice 1 total 10.00 due now")
+    second = make_document(org, "b.txt", b"Dear Ann, thank you for your letter.")
+    processing.execute_run(run_of(first).pk)
+    assert [run_of(d).status for d in (first, second)] == ["succeeded", "succeeded"]
+    assert run_of(second).output_of("classify")["label"] == "letter"
+    # The second message arrives later and finds its run done.
+    processing.execute_run(run_of(second).pk)
+    assert run_of(second).attempts == 1
+
+
+def test_two_copies_in_one_batch_are_flagged_as_duplicates(org):
+    text = b"Invoice 4721 from Acme Supplies, total due 93.50 EUR by 1 December 2026"
+    first = make_document(org, "a.txt", text)
+    second = make_document(org, "copy.txt", text)
+    processing.execute_run(run_of(first).pk)
+    result = run_of(second).output_of("similar_documents")
+    assert result["is_duplicate"] is True
+    assert result["duplicates"][0]["document"] == str(first.uid)
+    assert result["duplicates"][0]["score"] >= 0.99
+    assert run_of(first).output_of("similar_documents")["is_duplicate"] is False
+
+
+def test_a_run_held_by_a_live_worker_is_not_taken_twice(org):
+    document = make_document(org, "a.txt", b"some text here")
+    run = run_of(document)
+    Run.objects.filter(pk=run.pk).update(status=Run.Status.RUNNING, heartbeat_at=timezone.now())
+    with pytest.raises(processing.RunBusy):
+        processing.execute_run(run.pk)
+    Run.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    processing.execute_run(run.pk)  # the first worker died: this one resumes it
+    assert run_of(document).status == Run.Status.SUCCEEDED
 
 
 def test_run_of_a_deleted_document_is_ignored(org):

@@ -5,6 +5,7 @@ from django.urls import reverse
 
 from automations import processing
 from automations.models import Document, Run
+from automations.steps.extract_text import NO_TEXT
 from tests import files
 from tests.automations.helpers import make_document, stored_files
 
@@ -84,14 +85,15 @@ def test_run_list_filters_by_status(member):
     processing.execute_run(bad.runs.get().pk)
     response = member.client.get(reverse("automations:runs") + "?status=failed")
     assert [r.document.original_name for r in response.context["page_obj"]] == ["blank.png"]
-    assert processing.NO_TEXT in response.content.decode()
+    assert NO_TEXT in response.content.decode()
 
 
 def test_member_reprocesses_and_deletes(member, document):
     response = member.client.post(reverse("automations:reprocess", args=[document.uid]))
     assert response.status_code == 302
     assert document.runs.count() == 2
-    assert len(stored_files()) == 2  # original and page image
+    assert document.pages.count() == 0  # read again from scratch
+    assert len(stored_files()) == 1  # the original; the old page image is gone
     response = member.client.post(reverse("automations:delete", args=[document.uid]))
     assert response.status_code == 302
     assert not Document.objects.filter(pk=document.pk).exists()

@@ -1,0 +1,138 @@
+"""The step registry and the contract every step keeps.
+
+A step is a small object with a name, a kind (what the builder groups it under), a JSON
+schema for its configuration, and `run(context, config) -> StepOutcome`. Steps are pure
+Python: whatever they need from the outside world (storing a page, finding similar
+documents, the embedding model) reaches them through `StepContext.services`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+import jsonschema
+
+from automations.engine.fields import PageText
+
+KINDS = ("read", "understand", "extract", "transform", "deliver")
+
+
+class StepConfigError(ValueError):
+    """A configuration a person must fix; the message names the field."""
+
+
+class StepFailed(Exception):
+    """The step could not do its work; the message is shown to the user as it is."""
+
+
+class StepTimeout(StepFailed):
+    pass
+
+
+@dataclass
+class DocumentInfo:
+    name: str
+    kind: str  # pdf, png, ... (automations.engine.filetypes)
+    path: str | None = None  # a local copy of the file, for steps that read it
+    page_count: int = 0
+
+
+@dataclass
+class StepContext:
+    document: DocumentInfo
+    pages: list[PageText] = field(default_factory=list)
+    outputs: dict[str, dict] = field(default_factory=dict)  # earlier steps' outputs, by id
+    services: Any = None  # an object with the callables a step may need (see each step)
+    cache: dict = field(default_factory=dict)  # work steps share within a run (embeddings)
+
+
+@dataclass
+class StepOutcome:
+    output: dict
+    warnings: list[str] = field(default_factory=list)
+    pages: list[PageText] | None = None  # a read step hands the pages to the next steps
+
+
+class Step(Protocol):
+    """A step. It may also offer `run_batch(contexts, config) -> list[StepOutcome |
+    StepFailed]`, one entry per context, to handle many documents in one model call."""
+
+    name: ClassVar[str]
+    kind: ClassVar[str]
+    label: ClassVar[str]
+    description: ClassVar[str]
+    config_schema: ClassVar[dict]
+
+    def run(self, context: StepContext, config: dict) -> StepOutcome: ...
+
+
+REGISTRY: dict[str, Step] = {}
+
+
+def register(cls: type) -> type:
+    """Class decorator: add one instance of a step class to the registry."""
+    assert cls.kind in KINDS, cls.kind
+    jsonschema.Draft202012Validator.check_schema(cls.config_schema)
+    REGISTRY[cls.name] = cls()
+    return cls
+
+
+def get_step(name: str) -> Step:
+    _load_builtin_steps()
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise StepConfigError(
+            f"There is no step called {name!r}; choose one of {', '.join(sorted(REGISTRY))}."
+        ) from None
+
+
+def all_steps() -> dict[str, Step]:
+    _load_builtin_steps()
+    return dict(REGISTRY)
+
+
+def _load_builtin_steps() -> None:
+    import automations.steps  # noqa: F401  (each module registers its step)
+
+
+def validate_config(step: Step, config: dict | None) -> dict:
+    """Fill defaults and check a step's configuration against its schema."""
+    config = dict(config or {})
+    for key, spec in step.config_schema.get("properties", {}).items():
+        if key not in config and "default" in spec:
+            config[key] = spec["default"]
+    validator = jsonschema.Draft202012Validator(step.config_schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        error = errors[0]
+        where = ".".join(str(p) for p in error.absolute_path) or "configuration"
+        raise StepConfigError(f"{step.label}: {where}: {error.message}")
+    return config
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """Fail a step that runs past `seconds` (only where signals work: the main thread)."""
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum, frame):
+        raise StepTimeout(f"This step took longer than its {seconds:g} s limit and was stopped.")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+StepFunction = Callable[[StepContext, dict], StepOutcome]

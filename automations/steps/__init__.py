@@ -1,0 +1,10 @@
+"""Built-in steps: importing a module registers its step (automations.engine.steps.register)."""
+
+from automations.steps import (  # noqa: F401
+    classify,
+    extract_fields,
+    extract_text,
+    redact,
+    similar_documents,
+    summarize,
+)

@@ -1,0 +1,142 @@
+"""One call to one catalog model: what the playground and POST /api/v1/models/<slug>/predict run.
+
+It runs the same steps a workflow runs (extract_text for a file, then the model's step),
+in memory: nothing is stored but what the caller keeps.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from dataclasses import dataclass
+
+from automations.engine.fields import PageText
+from automations.engine.pipeline import MemoryStore, parse_pipeline, run_pipeline
+from automations.engine.steps import DocumentInfo, StepConfigError, StepContext
+from automations.steps.extract_text import LocalPages
+from catalog.registry import BY_SLUG, CatalogModel
+from catalog.runtime.embeddings import load_embedder
+from catalog.runtime.ocr import get_ocr_engine
+
+
+class PredictError(ValueError):
+    """Bad input from the caller (unknown model, bad labels or fields): a 400, not a failure."""
+
+
+@dataclass
+class PredictInput:
+    text: str | None = None
+    file_path: str | None = None
+    file_name: str = "document"
+    options: dict | None = None
+
+
+class PlaygroundServices(LocalPages):
+    """Pages and their images in memory; models from the worker's cache."""
+
+    def __init__(self, ocr_engine: str = "auto") -> None:
+        super().__init__()
+        self.images: dict[int, object] = {}
+        self.artifacts: list[dict] = []
+        self.ocr_engine = ocr_engine
+
+    def ocr(self, preference: str):
+        return get_ocr_engine(self.ocr_engine if preference == "auto" else preference)
+
+    def store_page(self, result) -> None:
+        super().store_page(result)
+        if result.image is not None:
+            self.images[result.number] = result.image
+
+    def embedder(self, ref: str):
+        return load_embedder(ref)
+
+    def page_image(self, number: int):
+        return self.images.get(number)
+
+    def save_artifact(self, filename: str, data: bytes, content_type: str) -> str:
+        self.artifacts.append(
+            {"name": filename, "content_type": content_type, "data": _data_uri(data, content_type)}
+        )
+        return filename
+
+
+def model_config(model: CatalogModel, options: dict | None) -> dict:
+    """The step configuration for a model, from the caller's options."""
+    options = options or {}
+    config = dict(model.base_config)
+    if "labels" in model.options and "labels" in options:
+        config["labels"] = options["labels"]
+    if "threshold" in options and model.step == "classify":
+        config["threshold"] = options["threshold"]
+    if "fields" in model.options and options.get("fields"):
+        config["fields"] = options["fields"]
+    if "sentences" in model.options and "sentences" in options:
+        config["sentences"] = options["sentences"]
+    if model.step == "redact" and options.get("kinds"):
+        config["kinds"] = options["kinds"]
+    return config
+
+
+def predict(
+    slug: str,
+    data: PredictInput,
+    *,
+    ocr_engine: str = "auto",
+    step_time_limit: float | None = 120,
+    with_images: bool = False,
+) -> dict:
+    """Run one model on text or a file. Raises PredictError for input the caller must fix."""
+    model = BY_SLUG.get(slug)
+    if model is None:
+        raise PredictError(f"There is no model called {slug!r}.")
+    if bool(data.text and data.text.strip()) == bool(data.file_path):
+        raise PredictError("Send either text or a file.")
+    pipeline = [{"id": "text", "step": "extract_text"}] if data.file_path else []
+    pipeline.append(
+        {"id": "result", "step": model.step, "config": model_config(model, data.options)}
+    )
+    try:
+        steps = parse_pipeline(pipeline)
+    except StepConfigError as exc:
+        raise PredictError(str(exc)) from exc
+    services = PlaygroundServices(ocr_engine)
+    context = StepContext(
+        document=DocumentInfo(name=data.file_name, kind="txt", path=data.file_path),
+        pages=[] if data.file_path else [PageText(1, data.text or "")],
+        services=services,
+    )
+    store = MemoryStore()
+    error = run_pipeline(steps, context, store, step_time_limit=step_time_limit)
+    return {
+        "model": slug,
+        "output": store.results.get("result"),
+        "error": error,
+        "warnings": [w for ws in store.warnings.values() for w in ws],
+        "text": store.results.get("text"),
+        "pages": [
+            {
+                "number": page.number,
+                "text": page.text,
+                "width": page.width,
+                "height": page.height,
+                **(
+                    {"image": _jpeg_data_uri(services.images[page.number])}
+                    if with_images and page.number in services.images
+                    else {}
+                ),
+            }
+            for page in context.pages
+        ],
+        "artifacts": services.artifacts,
+    }
+
+
+def _data_uri(data: bytes, content_type: str) -> str:
+    return f"data:{content_type};base64,{base64.b64encode(data).decode()}"
+
+
+def _jpeg_data_uri(image) -> str:
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, "JPEG", quality=80)
+    return _data_uri(buffer.getvalue(), "image/jpeg")

