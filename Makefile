@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint format check clean
+.PHONY: run test install lint format check clean eval bench
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,16 @@ test: $(STAMP)
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest: no tests collected for '$(PYTEST_ARGS)'"; exit 0; fi; \
 	exit $$rc
+
+eval: $(STAMP)
+	$(PY) bench/eval_fields.py --ocr both
+	$(PY) bench/eval_classify.py
+
+bench: $(STAMP)
+	$(PY) bench/pipeline.py
+	$(PY) bench/ocr.py --engine rapidocr
+	$(PY) bench/ocr.py --engine tesseract
+	$(PY) bench/latency.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 from django.conf import settings
@@ -15,6 +16,8 @@ from api import serializers
 from api.auth import api_view, json_error, not_found
 from automations import services
 from automations.engine.filetypes import FileRejected, safe_filename
+from automations.engine.pipeline import parse_pipeline
+from automations.engine.steps import StepConfigError
 from automations.models import Document, Run
 
 PAGE_SIZE = 50
@@ -81,6 +84,10 @@ def _upload(request: HttpRequest) -> JsonResponse:
         )
     if len(uploads) > settings.PYQ_MAX_FILES_PER_UPLOAD:
         return _too_many_files()
+    try:
+        pipeline = _pipeline(request.POST.get("pipeline"))
+    except StepConfigError as exc:
+        return json_error(400, "invalid_pipeline", str(exc))
 
     accepted: list[Document] = []
     rejected: list[dict[str, str]] = []
@@ -95,6 +102,7 @@ def _upload(request: HttpRequest) -> JsonResponse:
                     source=Document.Source.API,
                     trigger=Run.Trigger.API,
                     declared_size=upload.size,
+                    pipeline=pipeline,
                 )
             )
         except FileRejected as exc:
@@ -113,6 +121,18 @@ def _upload(request: HttpRequest) -> JsonResponse:
         },
         status=201,
     )
+
+
+def _pipeline(raw: str | None) -> list[dict] | None:
+    """An optional `pipeline` field: the steps to run, as JSON (default: the upload pipeline)."""
+    if not raw:
+        return None
+    try:
+        steps = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise StepConfigError(f"'pipeline' is not valid JSON: {exc.msg}.") from exc
+    parse_pipeline(steps)
+    return steps
 
 
 def _size_message() -> str:

@@ -214,7 +214,7 @@ class RunServices:
         return settings.PYQ_MAX_PAGES
 
     def ocr(self, preference: str):
-        return get_ocr_engine(settings.PYQ_OCR_ENGINE if preference == "auto" else preference)
+        return get_ocr_engine(settings.PYQ_OCR_ENGINE if preference == "default" else preference)
 
     def pages_done(self) -> int:
         return self.document.pages.count()

@@ -41,7 +41,7 @@ class PlaygroundServices(LocalPages):
         self.ocr_engine = ocr_engine
 
     def ocr(self, preference: str):
-        return get_ocr_engine(self.ocr_engine if preference == "auto" else preference)
+        return get_ocr_engine(self.ocr_engine if preference == "default" else preference)
 
     def store_page(self, result) -> None:
         super().store_page(result)

@@ -6,6 +6,7 @@ import os
 import tempfile
 
 from celery import shared_task
+from celery.signals import celeryd_init, worker_process_init
 from django.conf import settings
 from django.core.files.storage import default_storage
 
@@ -53,3 +54,20 @@ def _local_copy(name: str) -> str:
         while chunk := src.read(1024 * 1024):
             out.write(chunk)
     return path
+
+
+@celeryd_init.connect
+def _remember_concurrency(sender=None, conf=None, options=None, **kwargs) -> None:
+    # Forked worker processes inherit the environment: they size torch's thread pool by it.
+    concurrency = (options or {}).get("concurrency") or os.cpu_count() or 1
+    os.environ["PYQ_WORKER_CONCURRENCY"] = str(concurrency)
+
+
+@worker_process_init.connect
+def _size_torch_threads(**kwargs) -> None:
+    """Each worker process gets cores / concurrency torch threads, so that processes don't
+    fight over the cores (PYQ_TORCH_THREADS overrides)."""
+    from catalog.runtime.embeddings import configure_torch_threads
+
+    concurrency = int(os.environ.get("PYQ_WORKER_CONCURRENCY", "1"))
+    configure_torch_threads(settings.PYQ_TORCH_THREADS or None, concurrency=concurrency)

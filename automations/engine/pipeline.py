@@ -39,17 +39,19 @@ def parse_pipeline(raw: list[dict]) -> list[StepSpec]:
     specs: list[StepSpec] = []
     seen: set[str] = set()
     for position, item in enumerate(raw, start=1):
-        if not isinstance(item, dict) or "step" not in item:
+        if not isinstance(item, dict) or not isinstance(item.get("step"), str):
             raise StepConfigError(f"Step {position}: name the step kind with 'step'.")
         step = get_step(item["step"])
         step_id = item.get("id") or step.name
-        if not _ID.match(step_id):
+        if not isinstance(step_id, str) or not _ID.match(step_id):
             raise StepConfigError(
                 f"Step {position}: id {step_id!r} must be lower-case letters, digits and _."
             )
         if step_id in seen:
             raise StepConfigError(f"Step {position}: the id {step_id!r} is used twice.")
         seen.add(step_id)
+        if not isinstance(item.get("config") or {}, dict):
+            raise StepConfigError(f"Step {position}: 'config' must be an object.")
         config = validate_config(step, item.get("config"))
         check = getattr(step, "validate", None)
         if check is not None:

@@ -9,6 +9,7 @@ the answer is "none".
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -70,6 +71,11 @@ class ClassifyStep(ValidatingStep):
                             "properties": {
                                 "name": {"type": "string", "minLength": 1, "maxLength": 100},
                                 "description": {"type": "string", "maxLength": 500},
+                                "keywords": {
+                                    "type": "array",
+                                    "maxItems": 50,
+                                    "items": {"type": "string", "minLength": 1, "maxLength": 60},
+                                },
                             },
                             "required": ["name"],
                             "additionalProperties": False,
@@ -127,22 +133,31 @@ class ClassifyStep(ValidatingStep):
         if not live:
             return outcomes
         vectors = document_vectors([contexts[i] for i in live], embedder)
-        results = classify_vectors(embedder, vectors, config["labels"], config["threshold"])
+        texts = [document_text(contexts[i]) for i in live]
+        results = classify_vectors(
+            embedder, vectors, config["labels"], config["threshold"], texts=texts
+        )
         for i, result in zip(live, results, strict=True):
             warning = script_warning(document_text(contexts[i]), embedder.name, verb="classify")
             outcomes[i] = StepOutcome(output=result, warnings=[warning] if warning else [])
         return outcomes
 
 
-def normalize_labels(labels: Sequence[LabelSpec]) -> list[dict[str, str]]:
-    """Labels as ``{"name", "description"}`` dicts with white space trimmed."""
+def normalize_labels(labels: Sequence[LabelSpec]) -> list[dict]:
+    """Labels as ``{"name", "description", "keywords"}`` with white space trimmed."""
     out = []
     for label in labels:
         if isinstance(label, str):
-            out.append({"name": label.strip(), "description": ""})
+            out.append({"name": label.strip(), "description": "", "keywords": []})
         else:
             name = str(label.get("name", "")).strip()
-            out.append({"name": name, "description": str(label.get("description") or "").strip()})
+            out.append(
+                {
+                    "name": name,
+                    "description": str(label.get("description") or "").strip(),
+                    "keywords": [k.strip() for k in label.get("keywords") or [] if k.strip()],
+                }
+            )
     return out
 
 
@@ -157,7 +172,8 @@ def classify_texts(
     Returns one ``{"label", "score", "top", "model"}`` per text; an empty text gets
     "none" with score 0.
     """
-    results = classify_vectors(embedder, embed_documents(embedder, texts), labels, threshold)
+    vectors = embed_documents(embedder, texts)
+    results = classify_vectors(embedder, vectors, labels, threshold, texts=texts)
     return [
         r if text.strip() else _empty(embedder.name) for r, text in zip(results, texts, strict=True)
     ]
@@ -168,14 +184,40 @@ def classify_vectors(
     vectors: np.ndarray,
     labels: Sequence[LabelSpec],
     threshold: float = DEFAULT_THRESHOLD,
+    texts: Sequence[str] | None = None,
 ) -> list[dict]:
-    """Classify documents already embedded (one normalised row each)."""
+    """Classify documents already embedded (one normalised row each).
+
+    A label's keywords found in a document's text (whole words, any case) add
+    KEYWORD_BONUS each to its score, up to KEYWORD_CAP: words such as "change" or
+    "due date" tell a receipt from an invoice where meaning alone is close.
+    """
     specs = normalize_labels(labels)
     if not specs:
         raise StepConfigError("Classify: labels: add at least one label.")
     label_matrix = _label_matrix(embedder, tuple((s["name"], s["description"]) for s in specs))
+    scores = vectors @ label_matrix.T
+    if texts is not None and any(s["keywords"] for s in specs):
+        scores = scores + _keyword_bonus(texts, specs)
     names = [s["name"] for s in specs]
-    return [_result(row, names, threshold, embedder.name) for row in vectors @ label_matrix.T]
+    return [_result(row, names, threshold, embedder.name) for row in scores]
+
+
+KEYWORD_BONUS = 0.04
+KEYWORD_CAP = 0.2
+
+
+def _keyword_bonus(texts: Sequence[str], specs: list[dict]) -> np.ndarray:
+    patterns = [
+        [re.compile(rf"(?<!\w){re.escape(k)}(?!\w)", re.IGNORECASE) for k in s["keywords"]]
+        for s in specs
+    ]
+    bonus = np.zeros((len(texts), len(specs)), dtype=np.float32)
+    for i, text in enumerate(texts):
+        for j, label_patterns in enumerate(patterns):
+            found = sum(1 for pattern in label_patterns if pattern.search(text))
+            bonus[i, j] = min(KEYWORD_CAP, KEYWORD_BONUS * found)
+    return bonus
 
 
 def _result(row: np.ndarray, names: list[str], threshold: float, model: str) -> dict:

@@ -11,6 +11,7 @@ from automations.engine.steps import StepContext, StepFailed, StepOutcome, regis
 from catalog.runtime.language import detect_language
 from catalog.runtime.ocr import get_ocr_engine
 
+DEFAULT_OCR = "rapidocr"  # without a deployment's setting: the engine that measured best
 NO_TEXT = (
     "No text was found in this document. If it is a scan or a photo, check that it is "
     "sharp, upright and not blank, then upload it again."
@@ -53,9 +54,11 @@ class ExtractText:
         "properties": {
             "ocr_engine": {
                 "type": "string",
-                "enum": ["auto", "tesseract", "rapidocr"],
-                "default": "auto",
+                "enum": ["default", "auto", "tesseract", "rapidocr"],
+                "default": "default",
                 "title": "OCR engine",
+                "description": "default: the deployment's choice (PYQ_OCR_ENGINE); auto: "
+                "Tesseract when installed, else RapidOCR.",
             },
             "ocr_dpi": {"type": "integer", "minimum": 72, "maximum": 600, "default": 300},
             "max_pages": {"type": "integer", "minimum": 1, "default": 500},
@@ -71,13 +74,14 @@ class ExtractText:
         try:
             limit = min(config["max_pages"], getattr(services, "max_pages", config["max_pages"]))
             inspection = inspect_file(document.path, max_pages=limit)
+            document.kind = inspection.kind.kind  # callers without a database guess "txt"
             if inspection.kind.kind == "eml" and hasattr(services, "ingest_attachments"):
                 services.ingest_attachments(document.path)
-            ocr = (
-                services.ocr(config["ocr_engine"])
-                if hasattr(services, "ocr")
-                else get_ocr_engine(config["ocr_engine"])
-            )
+            engine = config["ocr_engine"]
+            if hasattr(services, "ocr"):
+                ocr = services.ocr(engine)
+            else:
+                ocr = get_ocr_engine(DEFAULT_OCR if engine == "default" else engine)
             for page in iter_pages(
                 document.path,
                 inspection.kind,

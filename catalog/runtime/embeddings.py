@@ -156,6 +156,9 @@ def load_embedder(ref: str = "minilm", *, max_seq_length: int = DEFAULT_MAX_SEQ_
 
 def _load(source: str, location: str, max_seq_length: int) -> Embedder:
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # progress bars on a worker's log are noise
 
     if source == "hub":
         model = SentenceTransformer(location)

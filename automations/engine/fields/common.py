@@ -254,7 +254,10 @@ def find_total(doc: Document, *, receipt: bool) -> Candidate | None:
             for line in [ln for ln in doc.lines if ln.row < limit]:
                 for found in _money_finder(line.text):
                     if found.data.value in expected:
-                        candidates.append(_cand(found, line, 0.8, "cash - change", "unlabelled"))
+                        # Right after a rounding line it is the rounded total.
+                        rounded = any(r < line.row for r in roundings)
+                        score = 0.86 if rounded else 0.8
+                        candidates.append(_cand(found, line, score, "cash - change", "unlabelled"))
     else:
         for cand in candidates:
             cand.score += 0.001 * min(float(cand.data.value), 1e6) / 1e6
@@ -317,8 +320,14 @@ def currency_result(doc: Document, total: Candidate | None) -> FieldResult:
             if amount.currency == code:
                 cand = Candidate(code, line, amount.start, amount.end, 0.6 + min(seen, 6) * 0.05)
                 return result_from(doc, cand)
+    # Written in a label ("TOTAL (RM)") or in words ("US Dollars").
+    tokens = [code]
+    tokens += [s for s, c in nz.CURRENCY_SYMBOLS.items() if c == code]
+    tokens += [w for w, c in nz.CURRENCY_WORDS.items() if c == code]
+    alternatives = "|".join(re.escape(t) for t in sorted(tokens, key=len, reverse=True))
+    pattern = re.compile(rf"(?<![A-Za-z])(?:{alternatives})(?![A-Za-z])", re.IGNORECASE)
     for line in doc.lines:
-        m = re.search(rf"\b{code}\b", line.text)
+        m = pattern.search(line.text)
         if m:
             return result_from(doc, Candidate(code, line, m.start(), m.end(), 0.6))
     return FieldResult(value=code, confidence=0.5, evidence=None)

@@ -134,10 +134,33 @@ def _find_label_hits(doc: Document, spec: FieldSpec) -> list[LabelHit]:
             cache[key] = _word_match(slot, word)
         return cache[key]
 
+    compound_cache: dict[tuple[int, str], float] = {}
+
+    def compound(index: int, word: str) -> float:
+        """German and Dutch write two-word labels as one word: "Kundennummer"."""
+        key = (index, word)
+        if key not in compound_cache:
+            first, second = variants[index].words
+            low = word.lower()
+            score = 0.0
+            if len(low) >= 6:
+                for a in first:
+                    for b in second:
+                        if len(a) >= 2 and len(b) >= 2 and low[:1] == a[:1]:
+                            ratio = difflib.SequenceMatcher(None, a + b, low).ratio()
+                            score = max(score, ratio if ratio >= 0.85 else 0.0)
+            compound_cache[key] = score
+        return compound_cache[key]
+
     for line in doc.lines:
         words = list(_WORD_RE.finditer(line.text))
         for i in range(len(words)):
-            for variant in variants:
+            for index, variant in enumerate(variants):
+                if len(variant.words) == 2:
+                    score = compound(index, words[i].group(0))
+                    if score > 0:
+                        weight = variant.weight * score * 0.95
+                        hits.append(LabelHit(line, words[i].start(), words[i].end(), weight))
                 n = len(variant.words)
                 if i + n > len(words):
                     continue

@@ -1,0 +1,83 @@
+"""The catalog over the API: list the models, and run one (POST .../models/<slug>/predict)."""
+
+from __future__ import annotations
+
+import json
+
+from django.http import HttpRequest, JsonResponse
+
+from api.auth import api_view, json_error, not_found
+from catalog.registry import BY_SLUG, MODELS
+from catalog.services import PlaygroundError, run_model
+
+OPTION_KEYS = ("labels", "threshold", "fields", "sentences", "kinds")
+
+
+def _card(model) -> dict:
+    return {
+        "slug": model.slug,
+        "name": model.name,
+        "task": model.task,
+        "step": model.step,
+        "summary": model.summary,
+        "license": model.license,
+        "languages": model.languages,
+        "source": model.source,
+        "options": list(model.options),
+        "measurements": model.measurements(),
+    }
+
+
+@api_view(["GET"])
+def models(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"models": [_card(model) for model in MODELS]})
+
+
+@api_view(["POST"])
+def predict(request: HttpRequest, slug: str) -> JsonResponse:
+    """JSON {"text": ..., options...}, or multipart with a `file` and `options` (JSON)."""
+    if slug not in BY_SLUG:
+        return not_found("model")
+    try:
+        text, upload, options = _read_input(request)
+    except ValueError as exc:
+        return json_error(400, "bad_request", str(exc))
+    try:
+        result = run_model(request.org, slug, text=text, upload=upload, options=options)
+    except PlaygroundError as exc:
+        code = "unavailable" if exc.status == 503 else "invalid_input"
+        return json_error(exc.status, code, str(exc))
+    if result["error"]:
+        return json_error(422, "model_failed", result["error"], warnings=result["warnings"])
+    return JsonResponse(
+        {
+            "model": slug,
+            "output": result["output"],
+            "warnings": result["warnings"],
+            "pages": result["pages"],
+            "artifacts": result["artifacts"],
+        }
+    )
+
+
+def _read_input(request: HttpRequest) -> tuple[str | None, object, dict]:
+    if request.content_type == "application/json":
+        try:
+            body = json.loads(request.body or b"{}")
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"The body is not valid JSON: {exc.msg}.") from exc
+        if not isinstance(body, dict):
+            raise ValueError("Send a JSON object.")
+        options = {key: body[key] for key in OPTION_KEYS if key in body}
+        text = body.get("text")
+        if text is not None and not isinstance(text, str):
+            raise ValueError("'text' must be a string.")
+        return text, None, options
+    raw = request.POST.get("options") or "{}"
+    try:
+        options = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"'options' is not valid JSON: {exc.msg}.") from exc
+    if not isinstance(options, dict):
+        raise ValueError("'options' must be a JSON object.")
+    return request.POST.get("text") or None, request.FILES.get("file"), options

