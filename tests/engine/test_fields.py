@@ -378,6 +378,21 @@ def test_custom_fields_find_their_label_and_typed_value():
     assert "Not found: vat_id." in result.warnings
 
 
+def test_custom_field_label_written_as_one_compound_word():
+    text = "Beispiel GmbH\nKundennummer: K-4711\nRechnungsdatum: 01.02.2024\n"
+    result = extract_fields(
+        [text_page(text)],
+        fields=[FieldSpec("customer_number"), FieldSpec("invoice_date", "date")],
+    )
+    assert result.fields["customer_number"].value == "K-4711"
+    assert result.fields["invoice_date"].value == "2024-02-01"
+
+
+def test_duplicate_custom_fields_are_refused():
+    with pytest.raises(FieldSpecError, match="defined twice"):
+        extract_fields([text_page("x")], fields=[FieldSpec("a"), FieldSpec("a", "date")])
+
+
 def test_custom_iban_with_a_bad_checksum_is_not_returned():
     result = extract_fields(
         [text_page("IBAN: GB82 WEST 1234 5698 7654 33")],
