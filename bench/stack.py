@@ -55,6 +55,7 @@ class Stack:
         ).stdout
 
     def start(self) -> Stack:
+        self._fresh_database()
         self.manage("migrate", "--noinput")
         self.worker_log = Path(self.dir) / "worker.log"
         with self.worker_log.open("w") as log:
@@ -98,6 +99,22 @@ class Stack:
         self._wait(lambda: "ready." in self.worker_log.read_text(), "the worker")
         self._wait(self._web_up, "the web server")
         return self
+
+    def _fresh_database(self) -> None:
+        """On PostgreSQL, a new database for this run (dropped by stop())."""
+        url = self.env.get("DATABASE_URL", "")
+        self.database = None
+        if not url.startswith("postgres"):
+            return
+        import psycopg
+
+        base, _, _ = url.rpartition("/")
+        self.database = f"pyq_bench_{os.getpid()}"
+        with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {self.database}")
+            conn.execute(f"CREATE DATABASE {self.database}")
+        self.admin_url = f"{base}/postgres"
+        self.env["DATABASE_URL"] = f"{base}/{self.database}"
 
     def _spawn(self, argv: list[str], log) -> subprocess.Popen:
         return subprocess.Popen(
@@ -144,3 +161,8 @@ class Stack:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
+        if self.database:
+            import psycopg
+
+            with psycopg.connect(self.admin_url, autocommit=True) as conn:
+                conn.execute(f"DROP DATABASE IF EXISTS {self.database} WITH (FORCE)")

@@ -49,6 +49,8 @@ def try_model(request, slug: str):
             error, status = str(exc), exc.status
     elif request.method == "POST":
         status = 400
+        # The htmx partial has no form: say what is wrong in the result card instead.
+        error = " ".join(str(message) for messages in form.errors.values() for message in messages)
     template = (
         "catalog/_result.html" if request.headers.get("HX-Request") else "catalog/detail.html"
     )

@@ -8,6 +8,7 @@ faster and better on clean Latin-script documents but needs the system package
 from __future__ import annotations
 
 import functools
+import itertools
 import shutil
 import threading
 from collections.abc import Iterable
@@ -260,7 +261,7 @@ def _merge_rows(segments: list[OcrLine]) -> list[OcrLine]:
         if len(row) == 1:
             lines.append(row[0])
             continue
-        text = " ".join(s.text for s in row)
+        text = _join_segments(row)
         chars = sum(len(s.text) for s in row)
         conf = sum(s.confidence * len(s.text) for s in row) / chars
         box = (
@@ -271,6 +272,24 @@ def _merge_rows(segments: list[OcrLine]) -> list[OcrLine]:
         )
         lines.append(OcrLine(text=text, confidence=_clamp01(conf), box=box))
     return lines
+
+
+def _join_segments(row: list[OcrLine]) -> str:
+    """Join a row's segments left to right. RapidOCR sometimes cuts a line into boxes that
+    overlap, both holding the characters under the overlap ("from t" + "the shop"): those
+    repeated characters are dropped once."""
+    text = row[0].text
+    for previous, segment in itertools.pairwise(row):
+        overlap_px = previous.box[2] - segment.box[0]
+        if overlap_px > 0 and previous.text:
+            char_px = max((previous.box[2] - previous.box[0]) / len(previous.text), 1.0)
+            most = min(len(segment.text), len(text), round(overlap_px / char_px) + 1)
+            for k in range(most, 0, -1):
+                if text[-k:].casefold() == segment.text[:k].casefold():
+                    text = text[:-k].rstrip()
+                    break
+        text = f"{text} {segment.text}" if text else segment.text
+    return text
 
 
 @functools.cache

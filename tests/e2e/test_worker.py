@@ -53,3 +53,34 @@ def test_uploaded_documents_are_read_by_a_worker_process(celery_worker_process):
 
     page = client.get(reverse("automations:document", args=[receipt.uid]))
     assert "7731" in page.content.decode()
+
+
+def test_a_model_call_goes_through_the_broker_to_a_worker_and_back(celery_worker_process):
+    import re
+
+    from catalog.services import run_model
+    from pyq_site.celery import app
+    from tests.factories import OrganizationFactory
+
+    assert app.conf.task_always_eager is False  # the call must really cross the broker
+    org = OrganizationFactory()
+
+    answer = run_model(
+        org,
+        "minilm-classifier",
+        text="Invoice INV-2041 from ACME Supplies Ltd. Amount due: 1,234.50 EUR, payable "
+        "by bank transfer within 30 days.",
+        options={"labels": ["invoice", "recipe"]},
+    )
+
+    assert answer["error"] is None
+    assert answer["output"]["label"] == "invoice"
+    assert [row["label"] for row in answer["output"]["top"]] == ["invoice", "recipe"]
+    task = r"Task catalog\.tasks\.predict_task\[[0-9a-f-]{36}\]"
+    assert re.search(task + " received", celery_worker_process.read_text())
+    wait_for(
+        lambda: re.search(task + " succeeded", celery_worker_process.read_text()),
+        10,
+        "the worker to log the task",
+        celery_worker_process,
+    )

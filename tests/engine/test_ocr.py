@@ -208,3 +208,15 @@ def test_to_rgb_maps_16_bit_greyscale():
 
     assert rgb.getpixel((0, 0)) == (0, 0, 0)
     assert rgb.getpixel((1, 0)) == (255, 255, 255)
+
+
+def test_overlapping_rapidocr_segments_do_not_repeat_characters():
+    from catalog.runtime.ocr import _merge_rows
+
+    segments = [
+        OcrLine("from t", 0.9, (100, 10, 160, 30)),  # 10 px a character
+        OcrLine("the corner shop", 0.9, (150, 10, 300, 30)),  # starts under the "t"
+        OcrLine("TOTAL", 0.9, (100, 50, 150, 70)),
+        OcrLine("45.20", 0.9, (200, 50, 250, 70)),  # apart: kept as it is
+    ]
+    assert [line.text for line in _merge_rows(segments)] == ["from the corner shop", "TOTAL 45.20"]
