@@ -32,6 +32,7 @@ from automations.steps._common import (
     run_one,
     script_warning,
 )
+from catalog.runtime.heads import HeadError, load_head
 
 NO_LABEL = "none"
 TOP_K = 3
@@ -90,8 +91,18 @@ class ClassifyStep(ValidatingStep):
                 "default": DEFAULT_THRESHOLD,
             },
             "model": {"type": "string", "minLength": 1, "default": "minilm"},
+            "classifier": {
+                "type": ["string", "null"],
+                "default": None,
+                "title": "Trained classifier",
+                "description": "A trained classifier from the catalog; its own labels replace "
+                "the list above.",
+            },
         },
-        "required": ["labels"],
+        "anyOf": [
+            {"required": ["labels"]},
+            {"required": ["classifier"], "properties": {"classifier": {"type": "string"}}},
+        ],
         "additionalProperties": False,
     }
 
@@ -104,6 +115,12 @@ class ClassifyStep(ValidatingStep):
 
     @classmethod
     def check(cls, config: dict) -> None:
+        if config.get("classifier"):
+            try:
+                load_head(config["classifier"])
+            except HeadError as exc:
+                raise StepConfigError(f"Classify: classifier: {exc}") from exc
+            return
         seen: set[str] = set()
         for label in normalize_labels(config["labels"]):
             key = label["name"].casefold()
@@ -127,16 +144,20 @@ class ClassifyStep(ValidatingStep):
     def run_batch(self, contexts: list[StepContext], config: dict) -> list:
         """Classify many documents with one model call; an empty one fails alone."""
         config = self.validate(config)
-        embedder = get_embedder(contexts[0], config["model"])
+        head = load_head(config["classifier"]) if config.get("classifier") else None
+        embedder = get_embedder(contexts[0], head.embedder if head else config["model"])
         outcomes: list = [StepFailed("There is no text to classify.")] * len(contexts)
         live = [i for i, context in enumerate(contexts) if document_text(context)]
         if not live:
             return outcomes
         vectors = document_vectors([contexts[i] for i in live], embedder)
         texts = [document_text(contexts[i]) for i in live]
-        results = classify_vectors(
-            embedder, vectors, config["labels"], config["threshold"], texts=texts
-        )
+        if head is not None:
+            results = classify_with_head(head, vectors, config["threshold"], config["classifier"])
+        else:
+            results = classify_vectors(
+                embedder, vectors, config["labels"], config["threshold"], texts=texts
+            )
         for i, result in zip(live, results, strict=True):
             warning = script_warning(document_text(contexts[i]), embedder.name, verb="classify")
             outcomes[i] = StepOutcome(output=result, warnings=[warning] if warning else [])
@@ -201,6 +222,11 @@ def classify_vectors(
         scores = scores + _keyword_bonus(texts, specs)
     names = [s["name"] for s in specs]
     return [_result(row, names, threshold, embedder.name) for row in scores]
+
+
+def classify_with_head(head: Any, vectors: np.ndarray, threshold: float, name: str) -> list[dict]:
+    """A trained classifier's answer: its most probable label, "none" below the threshold."""
+    return [_result(row, head.labels, threshold, name) for row in head.probabilities(vectors)]
 
 
 KEYWORD_BONUS = 0.04

@@ -93,6 +93,7 @@ def test_the_models_are_listed_with_their_cards(api):
         "receipt-extractor",
         "invoice-extractor",
         "minilm-classifier",
+        "banking77-intents",
         "minilm-summarizer",
         "pii-redactor",
     ]

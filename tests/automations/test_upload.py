@@ -1,5 +1,6 @@
 """Uploading documents: accepted by content, rejected with a clear message and no trace."""
 
+import io
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,22 @@ def test_anonymous_is_sent_to_login(client, db):
     assert response.status_code == 302
     assert response.url.startswith(reverse("account_login"))
     assert Document.objects.count() == 0
+
+
+def test_a_thousand_page_pdf_is_refused_with_the_page_limit(member):
+    from reportlab.pdfgen import canvas
+
+    buffer = io.BytesIO()
+    pdf = canvas.Canvas(buffer)
+    for number in range(1000):
+        pdf.drawString(72, 760, f"Page {number + 1}")
+        pdf.showPage()
+    pdf.save()
+    response = post(member.client, upload("long.pdf", buffer.getvalue()))
+    assert response.status_code == 400
+    (error,) = response.context["form"].errors["files"]
+    assert error.startswith("long.pdf: ")
+    assert "1000 pages" in error
+    assert "500" in error  # PYQ_MAX_PAGES, the default
+    assert Document.objects.count() == 0
+    assert stored_files() == []

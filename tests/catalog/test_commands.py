@@ -169,6 +169,7 @@ def test_classify_with_a_model_that_is_not_a_classifier_is_refused(tmp_path):
         )
 
     assert str(refused.value) == (
-        "'receipt-extractor' is not a classifier; choose one of: minilm-classifier."
+        "'receipt-extractor' is not a classifier; "
+        "choose one of: minilm-classifier, banking77-intents."
     )
     assert out.getvalue() == ""

@@ -19,7 +19,9 @@ class Command(BaseCommand):
     help = "Classify files into the given labels; one JSON line per file on stdout."
 
     def add_arguments(self, parser):
-        parser.add_argument("--labels", required=True, help='comma-separated, e.g. "a,b,c"')
+        parser.add_argument(
+            "--labels", default="", help='comma-separated, e.g. "a,b,c" (not for a trained model)'
+        )
         parser.add_argument("--model", default="minilm-classifier")
         parser.add_argument("files", nargs="+", metavar="FILE")
 
@@ -27,12 +29,16 @@ class Command(BaseCommand):
         if model not in BY_SLUG or BY_SLUG[model].step != "classify":
             choices = ", ".join(m.slug for m in BY_SLUG.values() if m.step == "classify")
             raise CommandError(f"{model!r} is not a classifier; choose one of: {choices}.")
-        names = [label.strip() for label in labels.split(",")]
+        names = [label.strip() for label in labels.split(",")] if labels else []
+        trained = bool(BY_SLUG[model].base_config.get("classifier"))
+        if not trained and not names:
+            raise CommandError('Give the labels to choose from: --labels "a,b,c".')
+        options = {} if trained else {"labels": names}
 
         def one(path: str) -> dict:
             result = predict(
                 model,
-                PredictInput(file_path=path, file_name=path, options={"labels": names}),
+                PredictInput(file_path=path, file_name=path, options=options),
                 ocr_engine=settings.PYQ_OCR_ENGINE,
                 step_time_limit=settings.PYQ_STEP_TIME_LIMIT,
             )
