@@ -63,3 +63,14 @@ def outsider(db) -> Persona:
 @pytest.fixture
 def user_without_org(db) -> User:
     return UserFactory()
+
+
+@pytest.fixture
+def eager():
+    """Tasks run in this process instead of going to a worker."""
+    from pyq_site.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous

@@ -8,6 +8,16 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+# A small receipt the OCR tests render: known vendor, date and total.
+RECEIPT = [
+    "CORNER CAFE",
+    "12 High Street, London",
+    "Date: 14/03/2026",
+    "Coffee 3.50",
+    "Cake 4.25",
+    "TOTAL 7.75 GBP",
+]
+
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 
 

@@ -41,17 +41,6 @@ def predict_url(slug: str) -> str:
 
 
 @pytest.fixture
-def eager():
-    """Tasks run in this process instead of going to a worker."""
-    from pyq_site.celery import app
-
-    previous = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = previous
-
-
-@pytest.fixture
 def predictions(monkeypatch, eager) -> list[dict]:
     """The calls that reached the model, and the staged file each one read."""
     import catalog.tasks

@@ -20,14 +20,7 @@ INVOICE_TEXT = (
     "Invoice INV-2041 from ACME Supplies Ltd. Amount due: 1,234.50 EUR, "
     "payable by bank transfer within 30 days of the invoice date."
 )
-RECEIPT = [
-    "CORNER CAFE",
-    "12 High Street, London",
-    "Date: 14/03/2026",
-    "Coffee 3.50",
-    "Cake 4.25",
-    "TOTAL 7.75 GBP",
-]
+RECEIPT = files.RECEIPT
 PARTIAL_START = '<div class="card result">'
 EITHER = "Paste some text or choose a file (one of the two)."
 
@@ -38,17 +31,6 @@ def detail_url(slug: str) -> str:
 
 def try_url(slug: str) -> str:
     return f"/catalog/{slug}/try/"
-
-
-@pytest.fixture
-def eager():
-    """Tasks run in this process instead of going to a worker."""
-    from pyq_site.celery import app
-
-    previous = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = previous
 
 
 @pytest.fixture

@@ -13,14 +13,7 @@ from automations.engine.fields import PRESETS
 from automations.models import Document, Run
 from tests import files
 
-RECEIPT = [
-    "CORNER CAFE",
-    "12 High Street, London",
-    "Date: 14/03/2026",
-    "Coffee 3.50",
-    "Cake 4.25",
-    "TOTAL 7.75 GBP",
-]
+RECEIPT = files.RECEIPT
 INVOICE_TEXT = (
     "Invoice INV-2041 from ACME Supplies Ltd. Amount due: 1,234.50 EUR, "
     "payable by bank transfer within 30 days of the invoice date."

@@ -12,14 +12,7 @@ from automations.engine.steps import DocumentInfo, StepConfigError, StepContext,
 from catalog.runtime.ocr import tesseract_available
 from tests import files
 
-RECEIPT = [
-    "CORNER CAFE",
-    "12 High Street, London",
-    "Date: 14/03/2026",
-    "Coffee 3.50",
-    "Cake 4.25",
-    "TOTAL 7.75 GBP",
-]
+RECEIPT = files.RECEIPT
 INVOICE_TEXT = (
     "ACME Supplies Ltd\n1 Harbour Road, Berlin\nInvoice No: INV-2041\n"
     "Date: 12 March 2026\nWidget 1,234.50\nTotal: 1,234.50 EUR"
