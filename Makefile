@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(PY) bench/ocr.py --engine rapidocr
 	$(PY) bench/ocr.py --engine tesseract
 	$(PY) bench/latency.py
+	$(PY) bench/report.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -149,31 +149,40 @@ def load_pages(document: Document) -> list[PageText]:
 
 
 class StepRunStore:
-    """Step results as StepRun rows, one per (run, position)."""
+    """Step results as StepRun rows, one per (run, position).
+
+    The run's step rows are read once; a step that starts writes one row (or updates the
+    row of an earlier, failed attempt), and its end one update: few queries per document,
+    which matters when a worker processes short documents in batches.
+    """
 
     def __init__(self, run: Run, services: RunServices) -> None:
         self.run = run
         self.services = services
+        self.rows = {row.position: row for row in run.steps.all()}
 
     def finished_output(self, spec: StepSpec) -> dict | None:
-        done = self.run.steps.filter(step_id=spec.id, status=StepRun.Status.SUCCEEDED).first()
-        return done.output if done else None
+        for row in self.rows.values():
+            if row.step_id == spec.id and row.status == StepRun.Status.SUCCEEDED:
+                return row.output
+        return None
 
     def started(self, position: int, spec: StepSpec) -> None:
         self.services.current_step = spec.id
-        StepRun.objects.update_or_create(
-            run=self.run,
-            position=position,
-            defaults={
-                "step_id": spec.id,
-                "step": spec.step,
-                "status": StepRun.Status.RUNNING,
-                "started_at": timezone.now(),
-                "finished_at": None,
-                "error": "",
-            },
-        )
-        self._beat()
+        now = timezone.now()
+        fresh = {
+            "step_id": spec.id,
+            "step": spec.step,
+            "status": StepRun.Status.RUNNING,
+            "started_at": now,
+            "finished_at": None,
+            "error": "",
+        }
+        if position in self.rows:
+            StepRun.objects.filter(pk=self.rows[position].pk).update(**fresh)
+        else:
+            self.rows[position] = StepRun.objects.create(run=self.run, position=position, **fresh)
+        Run.objects.filter(pk=self.run.pk).update(heartbeat_at=now)
 
     def succeeded(self, spec: StepSpec, outcome: StepOutcome, seconds: float) -> None:
         self.run.steps.filter(step_id=spec.id).update(
@@ -186,7 +195,6 @@ class StepRunStore:
         if outcome.warnings:
             self.run.warnings = [*self.run.warnings, *outcome.warnings]
             self.run.save(update_fields=["warnings"])
-        self._beat()
 
     def failed(self, spec: StepSpec, message: str, seconds: float) -> None:
         self.run.steps.filter(step_id=spec.id).update(
@@ -195,9 +203,6 @@ class StepRunStore:
             finished_at=timezone.now(),
             seconds=round(seconds, 3),
         )
-
-    def _beat(self) -> None:
-        Run.objects.filter(pk=self.run.pk).update(heartbeat_at=timezone.now())
 
 
 class RunServices:

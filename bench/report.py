@@ -1,0 +1,95 @@
+"""Write the benchmarks' latest results (bench/results/*.json) into README.md, between
+<!-- bench:start --> and <!-- bench:end -->. Run by `make bench` after the benchmarks."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import RESULTS, ROOT
+
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def load(name: str) -> dict | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def section() -> str:
+    lines = [START, ""]
+    pipeline = load("pipeline")
+    if pipeline:
+        raw, ours = pipeline["plain_loop"], pipeline["pyq"]
+        lines += [
+            f"**Pipeline efficiency** (`bench/pipeline.py`, {pipeline['documents']} short texts, "
+            f"{pipeline['database']} + {pipeline['broker']}, {pipeline['machine']['cpus']} cores, "
+            f"{pipeline['measured_at']}):",
+            "",
+            "| | documents/s | seconds |",
+            "|---|---|---|",
+            f"| plain loop: MiniLM encode at its best batch size ({raw['best_batch_size']}) "
+            f"| {raw['docs_per_s']} | {raw['seconds']} |",
+            f"| Pyq: upload through the API, worker runs extract_text + classify, results "
+            f"stored | {ours['docs_per_s']} | {ours['seconds']} |",
+            "",
+            f"Ratio {pipeline['ratio']} (target {pipeline['target_ratio']}); worker memory "
+            f"{ours['worker_rss_mb']} MB.",
+            "",
+        ]
+    for engine in ("rapidocr", "tesseract"):
+        ocr = load(f"ocr-{engine}")
+        if ocr:
+            one, two = ocr["1_process"], ocr["2_process"]
+            lines += [
+                f"**OCR throughput, {engine}** (`bench/ocr.py --engine {engine}`, "
+                f"{ocr['pages']} SROIE scans, {ocr['measured_at']}): pages/s",
+                "",
+                "| | bare engine | Pyq extract_text | ratio |",
+                "|---|---|---|---|",
+                f"| one process | {one['bare_pages_per_s']} | {one['pyq_pages_per_s']} | "
+                f"{one['ratio']} |",
+                f"| two processes (both cores busy) | {two['bare_pages_per_s']} | "
+                f"{two['pyq_pages_per_s']} | {two['ratio']} |",
+                "",
+            ]
+    latency = load("latency")
+    if latency:
+        lines += [
+            f"**Latency through the API** (`bench/latency.py`, warm calls to "
+            f"`POST /api/v1/models/<slug>/predict` with the worker on the {latency['broker']} "
+            f"broker, {latency['measured_at']}):",
+            "",
+            "| model | median ms | p90 ms | calls |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {slug} | {r['median_ms']} | {r['p90_ms']} | {r['calls']} |"
+            for slug, r in latency["api"].items()
+        ]
+        lines += [
+            "",
+            f"The same classify call in-process (no web, no queue): "
+            f"{latency['classify_in_process_median_ms']} ms. Worker memory with MiniLM and "
+            f"RapidOCR loaded: {latency['worker_rss_mb']} MB (target under 1,536).",
+            "",
+        ]
+    lines.append(END)
+    return "\n".join(lines)
+
+
+def main() -> None:
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    if START not in text:
+        text = text.rstrip() + "\n\n## Speed\n\n" + START + "\n" + END + "\n"
+    head, _, rest = text.partition(START)
+    _, _, tail = rest.partition(END)
+    readme.write_text(head + section() + tail)
+
+
+if __name__ == "__main__":
+    main()
