@@ -99,10 +99,6 @@ class ClassifyStep(ValidatingStep):
                 "the list above.",
             },
         },
-        "anyOf": [
-            {"required": ["labels"]},
-            {"required": ["classifier"], "properties": {"classifier": {"type": "string"}}},
-        ],
         "additionalProperties": False,
     }
 
@@ -111,6 +107,10 @@ class ClassifyStep(ValidatingStep):
         labels = (config or {}).get("labels")
         if isinstance(labels, list) and not labels:
             raise StepConfigError("Classify: labels: add at least one label.")
+        if labels is None and not (config or {}).get("classifier"):
+            raise StepConfigError(
+                "Classify: labels: name the labels to choose from, or pick a trained classifier."
+            )
         return super().validate(config)
 
     @classmethod

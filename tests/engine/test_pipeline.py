@@ -207,7 +207,7 @@ def test_a_valid_pipeline_gets_default_ids_and_filled_configs():
         ),
         (
             [{"step": "classify"}],
-            "Classify: configuration: 'labels' is a required property",
+            "Classify: labels: name the labels to choose from, or pick a trained classifier.",
         ),
         (
             # The schema (minItems) answers before the step's own friendlier check.

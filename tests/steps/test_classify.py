@@ -137,4 +137,5 @@ def test_defaults_are_filled():
         "labels": ["invoice"],
         "threshold": DEFAULT_THRESHOLD,
         "model": "minilm",
+        "classifier": None,
     }
