@@ -11,7 +11,7 @@ from accounts.decorators import org_member
 from automations import services
 from automations.forms import UploadForm
 from automations.models import Document, Page, Run
-from catalog.presentation import highlights
+from catalog.presentation import highlights, ordered_fields
 
 PAGE_SIZE = 25
 
@@ -77,6 +77,7 @@ def document_detail(request, uid):
             "steps": run.steps.all() if run else [],
             "doc_type": run.output_of("classify") if run else None,
             "fields": fields,
+            "field_rows": ordered_fields(fields),
             "duplicates": run.output_of("similar_documents") if run else None,
         },
     )

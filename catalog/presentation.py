@@ -27,8 +27,17 @@ def highlights(fields: dict, page_number: int, width: int | None, height: int | 
     return boxes
 
 
+def ordered_fields(output: dict | None) -> list[tuple[str, dict]]:
+    """The fields of an extract_fields output in the order they were defined (vendor first),
+    even after a round trip through PostgreSQL's jsonb, which sorts keys its own way."""
+    fields = (output or {}).get("fields") or {}
+    order = [name for name in (output or {}).get("order", []) if name in fields]
+    return [(name, fields[name]) for name in order + [n for n in fields if n not in order]]
+
+
 def annotate_pages(result: dict) -> dict:
     """Add `highlights` to each page of a prediction whose output has fields."""
+    result["field_rows"] = ordered_fields(result.get("output"))
     fields = (result.get("output") or {}).get("fields") or {}
     for page in result.get("pages", []):
         page["highlights"] = highlights(fields, page["number"], page["width"], page["height"])

@@ -88,6 +88,8 @@ class ExtractFields:
             raise StepFailed(str(exc)) from exc
         output = to_json(result)
         output["preset"] = preset
+        # JSON objects lose their key order in PostgreSQL (jsonb): keep the fields' order.
+        output["order"] = list(output["fields"])
         return StepOutcome(output, warnings=list(result.warnings))
 
 

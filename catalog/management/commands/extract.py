@@ -15,6 +15,7 @@ from django.core.management.base import BaseCommand
 from automations.engine.fields import PRESETS
 from catalog.management.commands._batch import emit_each, find_org
 from catalog.predict import PredictError, PredictInput, predict
+from catalog.presentation import ordered_fields
 
 SLUGS = {"receipt": "receipt-extractor", "invoice": "invoice-extractor"}
 
@@ -23,7 +24,7 @@ def fields_line(output: dict) -> dict:
     return {
         "fields": {
             name: {"value": found["value"], "confidence": round(found["confidence"], 3)}
-            for name, found in output["fields"].items()
+            for name, found in ordered_fields(output)
         }
     }
 

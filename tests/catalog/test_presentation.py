@@ -1,0 +1,29 @@
+from catalog.presentation import highlights, ordered_fields
+
+
+def test_fields_keep_their_defined_order_after_a_jsonb_round_trip():
+    # PostgreSQL's jsonb hands keys back shortest first: the saved order puts them right.
+    output = {
+        "fields": {"tax": {}, "date": {}, "total": {}, "vendor": {}, "custom": {}},
+        "order": ["vendor", "date", "total", "tax"],
+    }
+    assert [name for name, _ in ordered_fields(output)] == [
+        "vendor",
+        "date",
+        "total",
+        "tax",
+        "custom",
+    ]
+    assert ordered_fields(None) == []
+
+
+def test_evidence_boxes_become_percentages_of_their_page_only():
+    fields = {
+        "total": {"value": "9.00", "evidence": {"page": 1, "box": [100, 200, 300, 250]}},
+        "date": {"value": "2026-01-01", "evidence": {"page": 2, "box": [0, 0, 10, 10]}},
+        "vendor": {"value": None, "evidence": None},
+    }
+    assert highlights(fields, 1, 1000, 2000) == [
+        {"name": "total", "value": "9.00", "left": 10.0, "top": 10.0, "width": 20.0, "height": 2.5}
+    ]
+    assert highlights(fields, 1, None, None) == []
