@@ -196,10 +196,13 @@ class StepRunStore:
             self.run.warnings = [*self.run.warnings, *outcome.warnings]
             self.run.save(update_fields=["warnings"])
 
-    def failed(self, spec: StepSpec, message: str, seconds: float) -> None:
+    def failed(
+        self, spec: StepSpec, message: str, seconds: float, output: dict | None = None
+    ) -> None:
         self.run.steps.filter(step_id=spec.id).update(
             status=StepRun.Status.FAILED,
             error=message,
+            output=output or {},
             finished_at=timezone.now(),
             seconds=round(seconds, 3),
         )
@@ -286,6 +289,11 @@ class RunServices:
         artifact.file.save(filename, ContentFile(data), save=False)
         artifact.save()
         return str(artifact.uid)
+
+    # webhook
+    @property
+    def allow_private_urls(self) -> bool:
+        return settings.PYQ_ALLOW_PRIVATE_URLS
 
 
 def _store_page(document: Document, result: PageResult) -> None:

@@ -197,7 +197,7 @@ PYQ_PLAYGROUND_MAX_PAGES = env_int("PYQ_PLAYGROUND_MAX_PAGES", 10, minimum=1)
 PYQ_TORCH_THREADS = env_int("PYQ_TORCH_THREADS", 0, minimum=0)  # 0: cores / concurrency
 PYQ_BATCH_SIZE = env_int("PYQ_BATCH_SIZE", 32, minimum=1)  # runs a worker takes at once
 PYQ_STEP_TIME_LIMIT = env_int("PYQ_STEP_TIME_LIMIT", 300, minimum=5)  # seconds per step
-PYQ_TORCH_THREADS = env_int("PYQ_TORCH_THREADS", 0, minimum=0)  # 0: cores / concurrency
+PYQ_ALLOW_PRIVATE_URLS = env_bool("PYQ_ALLOW_PRIVATE_URLS", False)  # lets webhooks reach LAN: tests
 
 # --- Celery -----------------------------------------------------------------------------------
 _broker_default = "filesystem://"

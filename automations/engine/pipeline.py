@@ -64,7 +64,9 @@ class StepStore(Protocol):
     def finished_output(self, spec: StepSpec) -> dict | None: ...
     def started(self, position: int, spec: StepSpec) -> None: ...
     def succeeded(self, spec: StepSpec, outcome: StepOutcome, seconds: float) -> None: ...
-    def failed(self, spec: StepSpec, message: str, seconds: float) -> None: ...
+    def failed(
+        self, spec: StepSpec, message: str, seconds: float, output: dict | None = None
+    ) -> None: ...
 
 
 class MemoryStore:
@@ -85,7 +87,9 @@ class MemoryStore:
         self.results[spec.id] = outcome.output
         self.warnings[spec.id] = outcome.warnings
 
-    def failed(self, spec: StepSpec, message: str, seconds: float) -> None:
+    def failed(
+        self, spec: StepSpec, message: str, seconds: float, output: dict | None = None
+    ) -> None:
         self.errors[spec.id] = message
 
 
@@ -135,7 +139,7 @@ def run_pipeline_batch(
             context, store = items[index]
             if isinstance(outcome, Exception):
                 errors[index] = str(outcome)
-                store.failed(spec, str(outcome), seconds)
+                store.failed(spec, str(outcome), seconds, getattr(outcome, "output", None))
                 continue
             context.outputs[spec.id] = outcome.output
             if outcome.pages is not None:

@@ -27,7 +27,14 @@ class StepConfigError(ValueError):
 
 
 class StepFailed(Exception):
-    """The step could not do its work; the message is shown to the user as it is."""
+    """The step could not do its work; the message is shown to the user as it is.
+
+    `output` keeps what the step did before it failed (a webhook's attempts), for the run's
+    history."""
+
+    def __init__(self, message: str, output: dict | None = None) -> None:
+        super().__init__(message)
+        self.output = output or {}
 
 
 class StepTimeout(StepFailed):

@@ -7,4 +7,5 @@ from automations.steps import (  # noqa: F401
     redact,
     similar_documents,
     summarize,
+    webhook,
 )
