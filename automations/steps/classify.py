@@ -62,7 +62,6 @@ class ClassifyStep(ValidatingStep):
         "properties": {
             "labels": {
                 "type": "array",
-                "minItems": 1,
                 "maxItems": 200,
                 "items": {
                     "oneOf": [

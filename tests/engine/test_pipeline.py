@@ -212,7 +212,7 @@ def test_a_valid_pipeline_gets_default_ids_and_filled_configs():
         (
             # The schema (minItems) answers before the step's own friendlier check.
             [{"step": "classify", "config": {"labels": []}}],
-            "Classify: labels: [] should be non-empty",
+            "Classify: labels: add at least one label.",
         ),
         (
             [{"step": "classify", "config": {"labels": ["Invoice", {"name": "invoice "}]}}],

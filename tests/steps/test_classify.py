@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from automations.engine.steps import StepConfigError, StepFailed, get_step, validate_config
+from automations.engine.pipeline import parse_pipeline
+from automations.engine.steps import StepConfigError, StepFailed, get_step
 from automations.steps.classify import DEFAULT_THRESHOLD, ClassifyStep, classify_texts
 
 LABELS = ["invoice", "recipe", "love letter"]
@@ -91,11 +92,11 @@ def test_text_in_arabic_script_warns(make_context):
     ]
 
 
-def test_empty_labels_are_refused_by_validate_and_by_the_schema_alone():
+def test_empty_labels_are_refused_with_a_message_a_person_can_act_on():
     with pytest.raises(StepConfigError, match="add at least one label"):
         ClassifyStep.validate({"labels": []})
-    with pytest.raises(StepConfigError, match="labels"):
-        validate_config(get_step("classify"), {"labels": []})
+    with pytest.raises(StepConfigError, match=r"^Classify: labels: add at least one label\.$"):
+        parse_pipeline([{"step": "classify", "config": {"labels": []}}])
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,135 @@
+"""Workflows: edit a draft, publish immutable versions, restore an old one, run a version.
+
+What views, the API and triggers call; the spec is a pipeline (automations/engine/pipeline.py)
+checked by parse_pipeline before it can be published.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from accounts.models import Organization, User
+from automations.engine.pipeline import parse_pipeline
+from automations.engine.steps import StepConfigError
+from automations.models import Document, Run, Workflow, WorkflowVersion
+
+
+class WorkflowError(ValueError):
+    """Something the person must fix; the message says what."""
+
+
+def create_workflow(
+    org: Organization, name: str, *, user: User | None = None, steps: list[dict] | None = None
+) -> Workflow:
+    name = name.strip()
+    if not name:
+        raise WorkflowError("Give the workflow a name.")
+    return Workflow.objects.create(
+        organization=org,
+        name=name,
+        draft=copy.deepcopy(steps or []),
+        created_by=user,
+        draft_updated_by=user,
+    )
+
+
+def save_draft(workflow: Workflow, steps: list[dict], *, user: User | None = None) -> Workflow:
+    """Keep an edited draft. It may be incomplete (the builder saves as you go); it is
+    checked when published or tested."""
+    if not isinstance(steps, list) or not all(isinstance(s, dict) for s in steps):
+        raise WorkflowError("A workflow's steps are a list of objects.")
+    workflow.draft = copy.deepcopy(steps)
+    workflow.draft_updated_at = timezone.now()
+    workflow.draft_updated_by = user
+    workflow.save(update_fields=["draft", "draft_updated_at", "draft_updated_by"])
+    return workflow
+
+
+def check_draft(workflow: Workflow) -> None:
+    """Raise WorkflowError with the first problem of the draft, if any."""
+    try:
+        parse_pipeline(workflow.draft)
+    except StepConfigError as exc:
+        raise WorkflowError(str(exc)) from exc
+
+
+@transaction.atomic
+def publish(workflow: Workflow, *, user: User | None = None, note: str = "") -> WorkflowVersion:
+    """Freeze the draft as the next version, which new runs then use."""
+    locked = Workflow.objects.select_for_update().get(pk=workflow.pk)  # one publisher at a time
+    check_draft(locked)
+    latest = locked.versions.first()
+    if latest is not None and latest.spec == locked.draft:
+        raise WorkflowError(f"Nothing changed since version {latest.number}.")
+    number = (locked.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+    version = WorkflowVersion.objects.create(
+        workflow=locked,
+        number=number,
+        spec=copy.deepcopy(locked.draft),
+        note=note.strip()[:200],
+        published_by=user,
+    )
+    Workflow.objects.filter(pk=locked.pk).update(current_version=version)
+    workflow.current_version = version
+    return version
+
+
+def restore(workflow: Workflow, version: WorkflowVersion, *, user: User | None = None) -> Workflow:
+    """Make an old version the draft again (publishing it makes a new version)."""
+    if version.workflow_id != workflow.pk:
+        raise WorkflowError("That version belongs to another workflow.")
+    return save_draft(workflow, version.spec, user=user)
+
+
+def changes(old: list[dict], new: list[dict]) -> list[str]:
+    """What changed between two specs, in words: steps added, removed, moved, reconfigured."""
+
+    def ids(spec):
+        return [step.get("id") or step.get("step") for step in spec]
+
+    before = dict(zip(ids(old), old, strict=True))
+    after = dict(zip(ids(new), new, strict=True))
+    lines = [f"Added {after[i].get('step')} ({i})" for i in after if i not in before]
+    lines += [f"Removed {before[i].get('step')} ({i})" for i in before if i not in after]
+    for step_id in (i for i in after if i in before):
+        old_config = before[step_id].get("config") or {}
+        new_config = after[step_id].get("config") or {}
+        keys = sorted(
+            k
+            for k in old_config.keys() | new_config.keys()
+            if old_config.get(k) != new_config.get(k)
+        )
+        if keys:
+            lines.append(f"Changed {step_id}: {', '.join(keys)}")
+        if before[step_id].get("when") != after[step_id].get("when"):
+            lines.append(f"Changed the condition of {step_id}")
+    kept_old = [i for i in ids(old) if i in after]
+    kept_new = [i for i in ids(new) if i in before]
+    if kept_old != kept_new:
+        lines.append("Reordered steps: " + " → ".join(kept_new))
+    return lines
+
+
+def start_workflow_run(
+    workflow: Workflow,
+    document: Document,
+    *,
+    user: User | None = None,
+    trigger: str = Run.Trigger.UPLOAD,
+) -> Run:
+    """Queue a run of the workflow's published version over a document of its organization."""
+    from automations.services import start_run
+
+    if document.organization_id != workflow.organization_id:
+        raise WorkflowError("The document belongs to another organization.")
+    version = workflow.current_version
+    if version is None:
+        raise WorkflowError(f"Publish {workflow.name} before it can run.")
+    run = start_run(document, trigger=trigger, user=user, pipeline=version.spec)
+    run.workflow_version = version
+    run.save(update_fields=["workflow_version"])
+    return run
