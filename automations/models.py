@@ -104,6 +104,7 @@ class Run(models.Model):
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
+        CANCELED = "canceled", "Canceled"
 
     class Trigger(models.TextChoices):
         UPLOAD = "upload", "Upload"

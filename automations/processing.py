@@ -26,7 +26,7 @@ from automations.engine.extract import PageResult, parse_email
 from automations.engine.fields import PageText
 from automations.engine.filetypes import FileRejected
 from automations.engine.pipeline import StepSpec, parse_pipeline, run_pipeline_batch
-from automations.engine.steps import DocumentInfo, StepContext, StepOutcome
+from automations.engine.steps import DocumentInfo, StepContext, StepFailed, StepOutcome
 from automations.models import Artifact, Document, DocumentEmbedding, Page, Run, StepRun
 from automations.pipelines import DEFAULT_PIPELINE
 from catalog.runtime.ocr import OcrLine, get_ocr_engine
@@ -168,6 +168,8 @@ class StepRunStore:
         return None
 
     def started(self, position: int, spec: StepSpec) -> None:
+        if Run.objects.filter(pk=self.run.pk, status=Run.Status.CANCELED).exists():
+            raise StepFailed("The run was canceled.")
         self.services.current_step = spec.id
         now = timezone.now()
         fresh = {
@@ -354,12 +356,13 @@ def _fail_running_steps(run: Run, message: str) -> None:
 
 
 def _finish(run: Run, status: str, error: str = "") -> None:
-    run.status = status
-    run.error = error
-    run.finished_at = timezone.now()
+    """End a running run; one canceled meanwhile stays canceled."""
+    changes = {"status": status, "error": error, "finished_at": timezone.now()}
     if status == Run.Status.SUCCEEDED:
-        run.pages_done = run.pages_total
-    run.save(update_fields=["status", "error", "finished_at", "pages_done"])
+        changes["pages_done"] = run.pages_total
+    if Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(**changes):
+        for name, value in changes.items():
+            setattr(run, name, value)
 
 
 def fail_stuck_runs(now=None) -> int:

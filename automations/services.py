@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import tempfile
 from collections.abc import Iterable
@@ -12,10 +13,11 @@ from typing import IO
 from django.conf import settings
 from django.core.files import File
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import Organization, User
 from automations.engine.filetypes import FileRejected, inspect_file, safe_filename
-from automations.models import Document, Run
+from automations.models import Document, Run, StepRun
 from automations.pipelines import DEFAULT_PIPELINE
 
 log = logging.getLogger(__name__)
@@ -171,6 +173,71 @@ def reprocess(document: Document, *, user: User | None = None) -> Run:
     for name in images:
         document.file.storage.delete(name)
     return run
+
+
+class RunStateError(ValueError):
+    """The run is not in a state that allows this; the message says why."""
+
+
+def cancel_run(run: Run, *, user: User | None = None) -> Run:
+    """Cancel a queued or running run. A running one stops before its next step."""
+    who = f" by {user.email}" if user else ""
+    updated = Run.objects.filter(pk=run.pk, status__in=Run.ACTIVE).update(
+        status=Run.Status.CANCELED, finished_at=timezone.now(), error=f"Canceled{who}."
+    )
+    run.refresh_from_db()
+    if not updated:
+        raise RunStateError(f"Run {run.pk} has already {run.get_status_display().lower()}.")
+    return run
+
+
+def retry_run(run: Run, *, user: User | None = None, whole: bool = False) -> Run:
+    """Run a failed or canceled run again.
+
+    By default it goes on from the step that failed: finished steps keep their results, and
+    when its workflow has a newer published version (the fixed webhook URL), the remaining
+    steps come from it; a finished step whose configuration changed runs again. whole=True
+    starts a new run of every step instead.
+    """
+    if run.status not in (Run.Status.FAILED, Run.Status.CANCELED):
+        raise RunStateError("Only a failed or canceled run can be retried.")
+    if whole:
+        if run.workflow_version is not None:
+            from automations.workflows import start_workflow_run
+
+            workflow = run.workflow_version.workflow
+            return start_workflow_run(workflow, run.document, user=user, trigger=Run.Trigger.RETRY)
+        return reprocess(run.document, user=user)
+    with transaction.atomic():
+        version = run.workflow_version
+        latest = version.workflow.current_version if version else None
+        if latest is not None and latest != version:
+            kept = {
+                (s.get("id") or s["step"], s["step"], json.dumps(s.get("config"), sort_keys=True))
+                for s in latest.spec
+            }
+            for step_run in run.steps.all():
+                same = (
+                    step_run.step_id,
+                    step_run.step,
+                    json.dumps(_config_of(run.pipeline, step_run.step_id), sort_keys=True),
+                )
+                if same not in kept:
+                    step_run.delete()
+            run.pipeline, run.workflow_version = latest.spec, latest
+        run.steps.exclude(status=StepRun.Status.SUCCEEDED).delete()
+        run.status, run.error, run.finished_at, run.heartbeat_at = Run.Status.QUEUED, "", None, None
+        run.trigger, run.triggered_by = Run.Trigger.RETRY, user
+        run.save()
+        enqueue_run(run)
+    return run
+
+
+def _config_of(pipeline: list[dict], step_id: str) -> dict | None:
+    for step in pipeline:
+        if (step.get("id") or step["step"]) == step_id:
+            return step.get("config")
+    return None
 
 
 def delete_document(document: Document) -> None:

@@ -128,7 +128,11 @@ def run_pipeline_batch(
             if previous is not None:
                 context.outputs[spec.id] = previous
                 continue
-            store.started(position, spec)
+            try:
+                store.started(position, spec)
+            except StepFailed as exc:  # the store may refuse: the run was canceled
+                errors[index] = str(exc)
+                continue
             todo.append(index)
         if not todo:
             continue

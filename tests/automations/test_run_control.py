@@ -1,0 +1,127 @@
+"""Cancel a run; retry one from the step that failed, with the workflow's fixed version."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+
+from automations import processing
+from automations.models import Run, StepRun
+from automations.services import RunStateError, cancel_run, retry_run
+from automations.workflows import create_workflow, publish, save_draft, start_workflow_run
+from tests.automations.helpers import make_document
+
+
+@pytest.fixture
+def receiver():
+    """A webhook receiver on loopback that records what it is sent."""
+    received: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append(json.loads(body))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/hook", received
+    server.shutdown()
+
+
+def test_a_queued_run_is_canceled_and_its_message_then_does_nothing(owner):
+    run = make_document(owner.org, "a.txt", b"some text here").runs.get()
+    cancel_run(run, user=owner.user)
+    processing.execute_run(run.pk)
+    run.refresh_from_db()
+    assert (run.status, run.error) == (Run.Status.CANCELED, f"Canceled by {owner.user.email}.")
+    assert run.steps.count() == 0
+
+
+def test_a_running_run_stops_before_its_next_step(owner, monkeypatch):
+    run = make_document(owner.org, "a.txt", b"Invoice 42, total 9.00").runs.get()
+    store_page = processing.RunServices.store_page
+
+    def store_then_cancel(self, result):
+        store_page(self, result)
+        cancel_run(self.run)
+
+    monkeypatch.setattr(processing.RunServices, "store_page", store_then_cancel)
+    processing.execute_run(run.pk)
+    run.refresh_from_db()
+    assert run.status == Run.Status.CANCELED
+    assert [s.step for s in run.steps.all()] == ["extract_text"]  # classify never started
+
+
+def test_a_finished_run_cannot_be_canceled_or_a_succeeded_one_retried(owner):
+    run = make_document(owner.org, "a.txt", b"Invoice 42, total 9.00").runs.get()
+    processing.execute_run(run.pk)
+    with pytest.raises(RunStateError, match="already succeeded"):
+        cancel_run(run)
+    with pytest.raises(RunStateError, match="Only a failed or canceled run"):
+        retry_run(run)
+    run.refresh_from_db()
+    assert run.status == Run.Status.SUCCEEDED
+
+
+def test_fixing_the_webhook_and_retrying_delivers_without_rerunning_earlier_steps(
+    owner, receiver, settings
+):
+    settings.PYQ_ALLOW_PRIVATE_URLS = True
+    url, received = receiver
+    read = {"id": "text", "step": "extract_text"}
+    sort = {"id": "type", "step": "classify", "config": {"labels": ["invoice", "recipe"]}}
+    broken = {
+        "id": "hook",
+        "step": "webhook",
+        "config": {"url": "http://127.0.0.1:9/x", "attempts": 1},
+    }
+    workflow = create_workflow(owner.org, "Invoices", steps=[read, sort, broken])
+    publish(workflow)
+    document = make_document(owner.org, "i.txt", b"Invoice 42 from Acme, total due 93.50 EUR")
+    run = start_workflow_run(workflow, document)
+    processing.execute_run(run.pk)
+    run.refresh_from_db()
+    assert run.status == Run.Status.FAILED
+    failed_hook = run.steps.get(step_id="hook")
+    assert failed_hook.status == StepRun.Status.FAILED
+    assert [a["status"] for a in failed_hook.output["attempts"]] == [None]  # connection refused
+    earlier = {
+        s.step_id: (s.pk, s.finished_at) for s in run.steps.filter(step_id__in=["text", "type"])
+    }
+
+    save_draft(workflow, [read, sort, {**broken, "config": {"url": url, "attempts": 1}}])
+    fixed = publish(workflow)
+    retry_run(run, user=owner.user)
+    processing.execute_run(run.pk)
+    run.refresh_from_db()
+
+    assert run.status == Run.Status.SUCCEEDED
+    assert run.workflow_version == fixed
+    assert {
+        s.step_id: (s.pk, s.finished_at) for s in run.steps.filter(step_id__in=["text", "type"])
+    } == earlier
+    assert run.steps.get(step_id="hook").output["delivered"] is True
+    assert len(received) == 1
+    assert received[0]["data"]["type"]["label"] == "invoice"
+
+
+def test_retrying_the_whole_run_starts_a_new_run_of_the_current_version(owner):
+    workflow = create_workflow(owner.org, "Sort", steps=[{"id": "text", "step": "extract_text"}])
+    version = publish(workflow)
+    run = start_workflow_run(workflow, make_document(owner.org, "b.png", b"not really a png"))
+    Run.objects.filter(pk=run.pk).update(status=Run.Status.FAILED)
+    run.refresh_from_db()
+    again = retry_run(run, whole=True)
+    assert again.pk != run.pk
+    assert (again.status, again.trigger, again.workflow_version) == (
+        Run.Status.QUEUED,
+        Run.Trigger.RETRY,
+        version,
+    )
