@@ -8,6 +8,7 @@ urlpatterns = [
     path("documents/<uuid:uid>/", views.document_detail, name="document"),
     path("documents/<uuid:uid>/file", views.document_file, name="document_file"),
     path("documents/<uuid:uid>/pages/<int:number>.jpg", views.page_image, name="page_image"),
+    path("documents/<uuid:uid>/files/<uuid:artifact>", views.artifact_file, name="artifact"),
     path("documents/<uuid:uid>/reprocess/", views.document_reprocess, name="reprocess"),
     path("documents/<uuid:uid>/delete/", views.document_delete, name="delete"),
     path("runs/", views.run_list, name="runs"),

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.decorators import org_member
 from automations import services
 from automations.forms import UploadForm
-from automations.models import Document, Page, Run
+from automations.models import Artifact, Document, Page, Run
 from catalog.presentation import highlights, ordered_fields
 
 PAGE_SIZE = 25
@@ -79,6 +79,7 @@ def document_detail(request, uid):
             "fields": fields,
             "field_rows": ordered_fields(fields),
             "duplicates": run.output_of("similar_documents") if run else None,
+            "artifacts": run.artifacts.order_by("created_at") if run else [],
         },
     )
 
@@ -103,6 +104,19 @@ def document_file(request, uid):
         as_attachment=True,
         filename=document.original_name,
         content_type=document.mime_type,
+    )
+
+
+@require_GET
+@org_member("view")
+def artifact_file(request, uid, artifact):
+    """A file a step made for this document (a redacted PDF), through its organization."""
+    found = get_object_or_404(Artifact, uid=artifact, run__document=_document(request, uid))
+    return FileResponse(
+        found.file.open("rb"),
+        as_attachment=True,
+        filename=found.name,
+        content_type=found.content_type,
     )
 
 

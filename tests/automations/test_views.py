@@ -147,3 +147,25 @@ def test_anonymous_is_sent_to_login(client, document, name):
     response = client.get(urls_of(document)[name])
     assert response.status_code == 302
     assert response.url.startswith(reverse("account_login"))
+
+
+def test_a_redacted_pdf_made_by_a_run_downloads_only_in_its_organization(member, outsider):
+    from automations.models import Artifact
+
+    text = "Invoice 42\nQuestions: billing@acme.example or +44 20 7946 0000\nTotal 9.00 EUR"
+    doc = make_document(member.org, "mail.pdf", files.text_pdf([text]))
+    run = doc.runs.get()
+    Run.objects.filter(pk=run.pk).update(
+        pipeline=[{"id": "text", "step": "extract_text"}, {"id": "safe", "step": "redact"}]
+    )
+    processing.execute_run(run.pk)
+    artifact = Artifact.objects.get(run=run)
+    url = reverse("automations:artifact", args=[doc.uid, artifact.uid])
+    assert (
+        url in member.client.get(reverse("automations:document", args=[doc.uid])).content.decode()
+    )
+    response = member.client.get(url)
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content).startswith(b"%PDF")
+    assert artifact.step_id == "safe"
+    assert outsider.client.get(url).status_code == 404
