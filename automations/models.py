@@ -50,6 +50,8 @@ class Document(models.Model):
     file = models.FileField(upload_to=document_path, max_length=300)
     page_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    doc_type = models.CharField("document type", max_length=60, blank=True)
+    tags = models.JSONField(default=list, blank=True)
 
     objects = OrgQuerySet.as_manager()
 

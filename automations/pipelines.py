@@ -88,3 +88,61 @@ DEFAULT_PIPELINE = [
     {"id": "fields", "step": "extract_fields", "config": {"preset": "auto"}},
     {"id": "duplicates", "step": "similar_documents"},
 ]
+
+
+# Starting points for the workflow builder: every one is a complete, valid pipeline; the
+# builder asks for what each marks as the customer's own (the webhook URL, the addresses).
+WORKFLOW_TEMPLATES = {
+    "invoice-intake": {
+        "name": "Invoice intake to CSV and webhook",
+        "description": "Read each invoice, check it is one, pull out vendor, date and total, "
+        "and send them to your accounting system's webhook.",
+        "steps": [
+            {"id": "text", "step": "extract_text"},
+            {"id": "type", "step": "classify", "config": {"labels": DOCUMENT_TYPES[:2]}},
+            {"id": "fields", "step": "extract_fields", "config": {"preset": "invoice"}},
+            {"id": "tag", "step": "tag", "config": {"type_from": "type"}},
+            {
+                "id": "send",
+                "step": "webhook",
+                "config": {
+                    "url": "https://accounting.example.com/pyq",
+                    "payload": {
+                        "vendor": "fields.fields.vendor.value",
+                        "date": "fields.fields.date.value",
+                        "total": "fields.fields.total.value",
+                        "currency": "fields.fields.currency.value",
+                    },
+                },
+            },
+        ],
+    },
+    "sort-mail": {
+        "name": "Sort incoming mail by type",
+        "description": "Read each mail and attachment, decide what it is, and tag it.",
+        "steps": [
+            {"id": "text", "step": "extract_text"},
+            {"id": "type", "step": "classify", "config": {"labels": DOCUMENT_TYPES}},
+            {"id": "tag", "step": "tag", "config": {"type_from": "type", "tag_with_type": True}},
+        ],
+    },
+    "redact": {
+        "name": "Redact personal data before sharing",
+        "description": "Black out e-mail addresses, phone numbers, IBANs and card numbers, "
+        "and keep a redacted PDF to share.",
+        "steps": [
+            {"id": "text", "step": "extract_text"},
+            {"id": "redact", "step": "redact"},
+            {"id": "tag", "step": "tag", "config": {"tags": ["redacted"]}},
+        ],
+    },
+    "receipts": {
+        "name": "Receipts to expense table",
+        "description": "Read receipts and pull out vendor, date, total and tax for expenses.",
+        "steps": [
+            {"id": "text", "step": "extract_text"},
+            {"id": "fields", "step": "extract_fields", "config": {"preset": "receipt"}},
+            {"id": "tag", "step": "tag", "config": {"type": "receipt", "tags": ["expenses"]}},
+        ],
+    },
+}

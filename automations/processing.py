@@ -276,6 +276,15 @@ class RunServices:
             },
         )
 
+    # tag
+    def tag_document(self, tags: list[str], doc_type: str | None) -> dict:
+        document = Document.objects.get(pk=self.document.pk)
+        document.tags = list(dict.fromkeys([*document.tags, *tags]))
+        if doc_type:
+            document.doc_type = doc_type
+        document.save(update_fields=["tags", "doc_type"])
+        return {"tags": document.tags, "doc_type": document.doc_type}
+
     # redact
     def page_image(self, number: int) -> Image.Image | None:
         page = self.document.pages.filter(number=number).first()

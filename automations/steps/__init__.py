@@ -7,5 +7,6 @@ from automations.steps import (  # noqa: F401
     redact,
     similar_documents,
     summarize,
+    tag,
     webhook,
 )
