@@ -113,6 +113,10 @@ class Run(models.Model):
         EMAIL = "email", "Email"
         API = "api", "API"
         RETRY = "retry", "Retry"
+        TEST = "test", "Test of a draft"
+        RERUN = "rerun", "Re-run on a newer version"
+        SCHEDULE = "schedule", "Schedule"
+        WEBHOOK = "webhook", "Inbound webhook"
 
     ACTIVE = (Status.QUEUED, Status.RUNNING)
 
@@ -138,12 +142,20 @@ class Run(models.Model):
     workflow_version = models.ForeignKey(
         "WorkflowVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
     )
+    # The workflow a run belongs to: its published version, or its draft when is_test.
+    workflow = models.ForeignKey(
+        "Workflow", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
+    is_test = models.BooleanField(default=False)  # a builder's test of the draft
 
     objects = OrgQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-pk"]
-        indexes = [models.Index(fields=["organization", "-created_at"])]
+        indexes = [
+            models.Index(fields=["organization", "-created_at"]),
+            models.Index(fields=["organization", "workflow", "-created_at"]),
+        ]
 
     def __str__(self) -> str:
         return f"Run {self.pk} of {self.document} ({self.status})"
@@ -181,6 +193,7 @@ class StepRun(models.Model):
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"  # its condition did not hold
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps")
     position = models.PositiveIntegerField()
@@ -189,9 +202,11 @@ class StepRun(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
+    input = models.JSONField(default=dict, blank=True)  # the config with references resolved
     output = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
-    log = models.JSONField(default=list, blank=True)
+    log = models.JSONField(default=list, blank=True)  # [{"at", "level", "message"}]
+    attempts = models.PositiveIntegerField(default=0)
     warnings = models.JSONField(default=list, blank=True)
     seconds = models.FloatField(null=True, blank=True)
 
@@ -301,3 +316,56 @@ class WorkflowVersion(models.Model):
         if self.pk is not None:
             raise ValueError("A published workflow version never changes; publish a new one.")
         super().save(*args, **kwargs)
+
+
+class DataTable(models.Model):
+    """A table an organization keeps in the dashboard: the table action appends a row per
+    run; people view, sort, edit and export it."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="tables")
+    name = models.CharField(max_length=120)
+    columns = models.JSONField(default=list, blank=True)  # column names, in order
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = OrgQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "name"], name="one_table_name_per_org")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TableRow(models.Model):
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    table = models.ForeignKey(DataTable, on_delete=models.CASCADE, related_name="rows")
+    run = models.ForeignKey(Run, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    step_id = models.CharField(max_length=40, blank=True)
+    document = models.ForeignKey(
+        Document, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    values = models.JSONField(default=dict, blank=True)  # column name -> value (string or null)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = OrgQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            # a redelivered table step appends its row once
+            models.UniqueConstraint(
+                fields=["table", "run", "step_id"],
+                name="one_row_per_run_step",
+                condition=models.Q(run__isnull=False),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Row {self.pk} of {self.table}"

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from accounts.models import Organization, User
 from automations.engine.filetypes import FileRejected, inspect_file, safe_filename
-from automations.models import Document, Run, StepRun
+from automations.models import Document, Run, StepRun, Workflow, WorkflowVersion
 from automations.pipelines import DEFAULT_PIPELINE
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,7 @@ def ingest(
     parent: Document | None = None,
     declared_size: int | None = None,
     pipeline: list[dict] | None = None,
+    version: WorkflowVersion | None = None,
     enqueue: bool = True,
 ) -> Document:
     """Validate a file by its content, store it, and queue a Run that reads it.
@@ -104,7 +105,14 @@ def ingest(
     try:
         with transaction.atomic():
             document.save()
-            start_run(document, trigger=trigger, user=user, pipeline=pipeline, enqueue=enqueue)
+            start_run(
+                document,
+                trigger=trigger,
+                user=user,
+                pipeline=pipeline,
+                version=version,
+                enqueue=enqueue,
+            )
     except BaseException:
         # Store nothing half: the row is gone with the transaction, so the file goes too.
         document.file.delete(save=False)
@@ -113,14 +121,23 @@ def ingest(
 
 
 def ingest_many(
-    org: Organization, files: Iterable, *, user: User | None = None
+    org: Organization,
+    files: Iterable,
+    *,
+    user: User | None = None,
+    version: WorkflowVersion | None = None,
 ) -> tuple[list[Document], list[Rejection]]:
-    """Ingest uploaded files one by one; a rejected file does not stop the others."""
+    """Ingest uploaded files one by one; a rejected file does not stop the others. With a
+    workflow version, each file is run through it instead of the default reading."""
     accepted: list[Document] = []
     rejected: list[Rejection] = []
     for upload in files:
         try:
-            accepted.append(ingest(org, upload, upload.name, user=user, declared_size=upload.size))
+            accepted.append(
+                ingest(
+                    org, upload, upload.name, user=user, declared_size=upload.size, version=version
+                )
+            )
         except FileRejected as exc:
             rejected.append(Rejection(safe_filename(upload.name), str(exc)))
     return accepted, rejected
@@ -132,12 +149,18 @@ def start_run(
     trigger: str = Run.Trigger.UPLOAD,
     user: User | None = None,
     pipeline: list[dict] | None = None,
+    version: WorkflowVersion | None = None,
+    workflow: Workflow | None = None,
+    is_test: bool = False,
     enqueue: bool = True,
 ) -> Run:
-    """Queue a run of `pipeline` (the default one) over the document.
+    """Queue a run of `pipeline` (the default one), or of a published workflow version, over
+    the document. A test of a workflow's draft passes the workflow, its draft and is_test.
 
     enqueue=False leaves the run queued for the caller to execute in this process.
     """
+    if version is not None:
+        pipeline, workflow = version.spec, version.workflow
     run = Run.objects.create(
         organization=document.organization,
         document=document,
@@ -145,6 +168,9 @@ def start_run(
         triggered_by=user,
         pages_total=document.page_count,
         pipeline=pipeline or DEFAULT_PIPELINE,
+        workflow_version=version,
+        workflow=workflow,
+        is_test=is_test,
     )
     if enqueue:
         enqueue_run(run)

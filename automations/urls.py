@@ -1,6 +1,6 @@
 from django.urls import path
 
-from automations import views
+from automations import builder_views, table_views, views, workflow_views
 
 app_name = "automations"
 urlpatterns = [
@@ -13,4 +13,10 @@ urlpatterns = [
     path("documents/<uuid:uid>/delete/", views.document_delete, name="delete"),
     path("runs/", views.run_list, name="runs"),
     path("runs/<int:pk>/progress/", views.run_progress, name="run_progress"),
+    # --- workflows, their history and runs (workflow_views.py) ---
+    *workflow_views.urlpatterns,
+    # --- the builder (builder_views.py) ---
+    *builder_views.urlpatterns,
+    # --- tables (table_views.py) ---
+    *table_views.urlpatterns,
 ]

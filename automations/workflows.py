@@ -129,7 +129,37 @@ def start_workflow_run(
     version = workflow.current_version
     if version is None:
         raise WorkflowError(f"Publish {workflow.name} before it can run.")
-    run = start_run(document, trigger=trigger, user=user, pipeline=version.spec)
-    run.workflow_version = version
-    run.save(update_fields=["workflow_version"])
-    return run
+    return start_run(document, trigger=trigger, user=user, version=version)
+
+
+def start_test_run(workflow: Workflow, document: Document, *, user: User | None = None) -> Run:
+    """Run the draft over a sample document on a worker, to see every step's output before
+    publishing. The run is marked as a test: it is not in exports and not in the run list
+    by default. Its actions (webhook, email, table) do run, like Zapier's and n8n's tests."""
+    from automations.services import start_run
+
+    if document.organization_id != workflow.organization_id:
+        raise WorkflowError("The document belongs to another organization.")
+    check_draft(workflow)
+    return start_run(
+        document,
+        trigger=Run.Trigger.TEST,
+        user=user,
+        pipeline=copy.deepcopy(workflow.draft),
+        workflow=workflow,
+        is_test=True,
+    )
+
+
+def last_test_run(workflow: Workflow) -> Run | None:
+    return workflow.runs.filter(is_test=True).order_by("-created_at", "-pk").first()
+
+
+def rerun_on_current_version(
+    workflow: Workflow, documents, *, user: User | None = None
+) -> list[Run]:
+    """Run documents again through the workflow's current published version."""
+    return [
+        start_workflow_run(workflow, document, user=user, trigger=Run.Trigger.RERUN)
+        for document in documents
+    ]
