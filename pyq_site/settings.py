@@ -6,6 +6,7 @@ media in ./var. DATABASE_URL switches to PostgreSQL, PYQ_BROKER_URL to Redis (or
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -195,6 +196,11 @@ PYQ_RUN_TIME_LIMIT = env_int("PYQ_RUN_TIME_LIMIT", 900, minimum=10)  # seconds p
 PYQ_PLAYGROUND_TIMEOUT = env_int("PYQ_PLAYGROUND_TIMEOUT", 120, minimum=5)  # seconds
 PYQ_PLAYGROUND_MAX_PAGES = env_int("PYQ_PLAYGROUND_MAX_PAGES", 10, minimum=1)
 PYQ_TORCH_THREADS = env_int("PYQ_TORCH_THREADS", 0, minimum=0)  # 0: cores / concurrency
+# Sentence embeddings run on ONNX Runtime (the same vectors as PyTorch, about a third less CPU,
+# docs/architecture.md); "torch" keeps PyTorch. The exported model is cached per machine.
+PYQ_EMBEDDING_RUNTIME = env_choice("PYQ_EMBEDDING_RUNTIME", "onnxruntime", ("onnxruntime", "torch"))
+os.environ["PYQ_EMBEDDING_RUNTIME"] = PYQ_EMBEDDING_RUNTIME  # read by catalog/runtime
+os.environ.setdefault("PYQ_MODEL_CACHE_DIR", str(DATA_DIR / "cache" / "models"))
 PYQ_BATCH_SIZE = env_int("PYQ_BATCH_SIZE", 32, minimum=1)  # runs a worker takes at once
 PYQ_STEP_TIME_LIMIT = env_int("PYQ_STEP_TIME_LIMIT", 300, minimum=5)  # seconds per step
 PYQ_ALLOW_PRIVATE_URLS = env_bool("PYQ_ALLOW_PRIVATE_URLS", False)  # lets webhooks reach LAN: tests

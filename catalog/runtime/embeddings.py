@@ -14,6 +14,7 @@ process and shared; ``encode`` may be called from several threads.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import time
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_MAX_SEQ_LENGTH",
@@ -74,6 +77,23 @@ class Embedder:
         # Fast tokenizers raise "Already borrowed" when one instance is used by two
         # threads at once; a lock keeps encode safe for threaded workers.
         self._lock = threading.Lock()
+        self.runtime = "torch"
+        self._onnx: Any = None
+
+    def use_onnx(self) -> bool:
+        """Encode with ONNX Runtime from now on (same vectors, less CPU); False, and a log
+        line, when this model cannot be exported here."""
+        import torch
+
+        from catalog.runtime.onnx_encoder import OnnxEncoder, OnnxUnavailable
+
+        try:
+            self._onnx = OnnxEncoder(self.model, self.folder, threads=torch.get_num_threads())
+        except (OnnxUnavailable, ImportError) as exc:
+            log.warning("%s stays on PyTorch: %s", self.name, exc)
+            return False
+        self.runtime = "onnxruntime"
+        return True
 
     @property
     def max_seq_length(self) -> int:
@@ -84,6 +104,8 @@ class Embedder:
         if len(texts) == 0:
             return np.zeros((0, self.dimension), dtype=np.float32)
         with self._lock:
+            if self._onnx is not None:
+                return self._onnx.encode(list(texts), batch_size or self.batch_size)
             vectors = self.model.encode(
                 list(texts),
                 batch_size=batch_size or self.batch_size,
@@ -103,6 +125,15 @@ def is_offline() -> bool:
 
 
 _OFFLINE_VARS = ("HF_HUB_OFFLINE", "PYQ_OFFLINE")
+RUNTIMES = ("onnxruntime", "torch")
+
+
+def default_runtime() -> str:
+    """PYQ_EMBEDDING_RUNTIME: "onnxruntime" (the default) or "torch"."""
+    value = os.environ.get("PYQ_EMBEDDING_RUNTIME", "").strip().lower() or RUNTIMES[0]
+    if value not in RUNTIMES:
+        raise ValueError(f"PYQ_EMBEDDING_RUNTIME must be one of {', '.join(RUNTIMES)}.")
+    return value
 
 
 def resolve_ref(ref: str) -> tuple[str, str]:
@@ -129,11 +160,16 @@ def resolve_ref(ref: str) -> tuple[str, str]:
     )
 
 
-_CACHE: dict[tuple[str, int], Embedder] = {}
+_CACHE: dict[tuple[str, int, str], Embedder] = {}
 _CACHE_LOCK = threading.Lock()
 
 
-def load_embedder(ref: str = "minilm", *, max_seq_length: int = DEFAULT_MAX_SEQ_LENGTH) -> Embedder:
+def load_embedder(
+    ref: str = "minilm",
+    *,
+    max_seq_length: int = DEFAULT_MAX_SEQ_LENGTH,
+    runtime: str | None = None,
+) -> Embedder:
     """Return the process-wide embedder for ``ref``, loading it on first use.
 
     A Hugging Face id is refused with ``RuntimeError`` when ``HF_HUB_OFFLINE`` or
@@ -145,11 +181,14 @@ def load_embedder(ref: str = "minilm", *, max_seq_length: int = DEFAULT_MAX_SEQ_
             f"Cannot load the model {location!r} from Hugging Face: this deployment is offline "
             "(HF_HUB_OFFLINE or PYQ_OFFLINE is set). Use 'minilm' or a local model folder."
         )
-    key = (f"{source}:{location}", max_seq_length)
+    runtime = runtime or default_runtime()
+    key = (f"{source}:{location}", max_seq_length, runtime)
     with _CACHE_LOCK:  # one load per key even when threads race for it
         embedder = _CACHE.get(key)
         if embedder is None:
             embedder = _load(source, location, max_seq_length)
+            if runtime == "onnxruntime":
+                embedder.use_onnx()
             _CACHE[key] = embedder
         return embedder
 
