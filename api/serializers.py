@@ -15,7 +15,7 @@ def iso(moment: datetime | None) -> str | None:
 def run_summary(run: Run | None) -> dict[str, Any] | None:
     if run is None:
         return None
-    return {"id": run.pk, "status": run.status}
+    return {"id": run.pk, "status": run.status, "finished_at": iso(run.finished_at)}
 
 
 def document_summary(document: Document) -> dict[str, Any]:

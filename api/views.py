@@ -15,7 +15,6 @@ from django.urls import reverse
 from api import serializers
 from api.auth import api_view, json_error, not_found
 from automations import services
-from automations.engine.filetypes import FileRejected, safe_filename
 from automations.engine.pipeline import parse_pipeline
 from automations.engine.steps import StepConfigError
 from automations.models import Document, Run
@@ -89,26 +88,15 @@ def _upload(request: HttpRequest) -> JsonResponse:
     except StepConfigError as exc:
         return json_error(400, "invalid_pipeline", str(exc))
 
-    accepted: list[Document] = []
-    rejected: list[dict[str, str]] = []
-    too_large = 0
-    for upload in uploads:
-        try:
-            accepted.append(
-                services.ingest(
-                    request.org,
-                    upload,
-                    upload.name,
-                    source=Document.Source.API,
-                    trigger=Run.Trigger.API,
-                    declared_size=upload.size,
-                    pipeline=pipeline,
-                )
-            )
-        except FileRejected as exc:
-            rejected.append({"name": safe_filename(upload.name), "error": str(exc)})
-            too_large += upload.size > limit
-
+    accepted, rejections = services.ingest_many(
+        request.org,
+        uploads,
+        source=Document.Source.API,
+        trigger=Run.Trigger.API,
+        pipeline=pipeline,
+    )
+    rejected = [{"name": r.filename, "error": r.message} for r in rejections]
+    too_large = sum(upload.size > limit for upload in uploads)
     if not accepted:
         if too_large == len(uploads):
             return json_error(413, "too_large", _size_message(), rejected=rejected)

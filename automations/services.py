@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
@@ -77,6 +79,59 @@ def ingest(
 
     Raises FileRejected with a message for the person who sent it; then nothing is stored.
     """
+    document = prepare_document(
+        org, stream, filename, user=user, source=source, parent=parent, declared_size=declared_size
+    )
+    _save_documents(
+        [document], trigger=trigger, user=user, pipeline=pipeline, version=version, enqueue=enqueue
+    )
+    return document
+
+
+def ingest_many(
+    org: Organization,
+    files: Iterable,
+    *,
+    user: User | None = None,
+    source: str = Document.Source.UPLOAD,
+    trigger: str = Run.Trigger.UPLOAD,
+    pipeline: list[dict] | None = None,
+    version: WorkflowVersion | None = None,
+) -> tuple[list[Document], list[Rejection]]:
+    """Ingest uploaded files (Django UploadedFiles); a rejected file does not stop the others.
+    With a workflow version, each file is run through it instead of the default reading.
+
+    The accepted files are saved together: their Documents and Runs in one transaction and
+    one message to the workers for all of them, so a hundred small files cost a hundred file
+    writes and a handful of queries, not a hundred commits and messages.
+    """
+    accepted: list[Document] = []
+    rejected: list[Rejection] = []
+    for upload in files:
+        try:
+            accepted.append(
+                prepare_document(
+                    org, upload, upload.name, user=user, source=source, declared_size=upload.size
+                )
+            )
+        except FileRejected as exc:
+            rejected.append(Rejection(safe_filename(upload.name), str(exc)))
+    _save_documents(accepted, trigger=trigger, user=user, pipeline=pipeline, version=version)
+    return accepted, rejected
+
+
+def prepare_document(
+    org: Organization,
+    stream: IO[bytes],
+    filename: str,
+    *,
+    user: User | None = None,
+    source: str = Document.Source.UPLOAD,
+    parent: Document | None = None,
+    declared_size: int | None = None,
+) -> Document:
+    """Check a file by its content and store it; the Document row is not saved yet (see
+    _save_documents, which removes the file again if the row cannot be saved)."""
     name = safe_filename(filename)
     limit = max_upload_bytes()
     if declared_size is not None and declared_size > limit:
@@ -102,45 +157,63 @@ def ingest(
         )
         tmp.seek(0)
         document.file.save(name, File(tmp, name=name), save=False)
-    try:
-        with transaction.atomic():
-            document.save()
-            start_run(
-                document,
-                trigger=trigger,
-                user=user,
-                pipeline=pipeline,
-                version=version,
-                enqueue=enqueue,
-            )
-    except BaseException:
-        # Store nothing half: the row is gone with the transaction, so the file goes too.
-        document.file.delete(save=False)
-        raise
     return document
 
 
-def ingest_many(
-    org: Organization,
-    files: Iterable,
+def _save_documents(
+    documents: list[Document],
     *,
-    user: User | None = None,
+    trigger: str,
+    user: User | None,
+    pipeline: list[dict] | None,
+    version: WorkflowVersion | None,
+    enqueue: bool = True,
+) -> None:
+    if not documents:
+        return
+    try:
+        with transaction.atomic():
+            if len(documents) == 1:
+                documents[0].save()
+            else:
+                Document.objects.bulk_create(documents)
+            runs = [
+                _new_run(d, trigger=trigger, user=user, pipeline=pipeline, version=version)
+                for d in documents
+            ]
+            Run.objects.bulk_create(runs)
+            if enqueue:
+                enqueue_runs(runs)
+    except BaseException:
+        # Store nothing half: the rows are gone with the transaction, so the files go too.
+        for document in documents:
+            document.file.delete(save=False)
+        raise
+
+
+def _new_run(
+    document: Document,
+    *,
+    trigger: str,
+    user: User | None,
+    pipeline: list[dict] | None,
     version: WorkflowVersion | None = None,
-) -> tuple[list[Document], list[Rejection]]:
-    """Ingest uploaded files one by one; a rejected file does not stop the others. With a
-    workflow version, each file is run through it instead of the default reading."""
-    accepted: list[Document] = []
-    rejected: list[Rejection] = []
-    for upload in files:
-        try:
-            accepted.append(
-                ingest(
-                    org, upload, upload.name, user=user, declared_size=upload.size, version=version
-                )
-            )
-        except FileRejected as exc:
-            rejected.append(Rejection(safe_filename(upload.name), str(exc)))
-    return accepted, rejected
+    workflow: Workflow | None = None,
+    is_test: bool = False,
+) -> Run:
+    if version is not None:
+        pipeline, workflow = version.spec, version.workflow
+    return Run(
+        organization=document.organization,
+        document=document,
+        trigger=trigger,
+        triggered_by=user,
+        pages_total=document.page_count,
+        pipeline=pipeline or DEFAULT_PIPELINE,
+        workflow_version=version,
+        workflow=workflow,
+        is_test=is_test,
+    )
 
 
 def start_run(
@@ -159,19 +232,16 @@ def start_run(
 
     enqueue=False leaves the run queued for the caller to execute in this process.
     """
-    if version is not None:
-        pipeline, workflow = version.spec, version.workflow
-    run = Run.objects.create(
-        organization=document.organization,
-        document=document,
+    run = _new_run(
+        document,
         trigger=trigger,
-        triggered_by=user,
-        pages_total=document.page_count,
-        pipeline=pipeline or DEFAULT_PIPELINE,
-        workflow_version=version,
+        user=user,
+        pipeline=pipeline,
+        version=version,
         workflow=workflow,
         is_test=is_test,
     )
+    run.save()
     if enqueue:
         enqueue_run(run)
     return run
@@ -179,9 +249,19 @@ def start_run(
 
 def enqueue_run(run: Run) -> None:
     """Send the run to the workers once the transaction that created it has committed."""
-    from automations.tasks import process_run
+    enqueue_runs([run])
 
-    transaction.on_commit(lambda: process_run.delay(run.pk))
+
+def enqueue_runs(runs: list[Run]) -> None:
+    """Send runs to the workers in one message once their transaction has committed; a
+    worker executes them in batches (automations.processing.execute_runs)."""
+    from automations.tasks import process_run, process_runs
+
+    ids = [run.pk for run in runs]
+    if len(ids) == 1:
+        transaction.on_commit(lambda: process_run.delay(ids[0]))
+    elif ids:
+        transaction.on_commit(lambda: process_runs.delay(ids))
 
 
 def reprocess(document: Document, *, user: User | None = None) -> Run:
@@ -222,8 +302,9 @@ def retry_run(run: Run, *, user: User | None = None, whole: bool = False) -> Run
 
     By default it goes on from the step that failed: finished steps keep their results, and
     when its workflow has a newer published version (the fixed webhook URL), the remaining
-    steps come from it; a finished step whose configuration changed runs again. whole=True
-    starts a new run of every step instead.
+    steps come from it; the steps from the first one the new version changes (its kind,
+    configuration or condition) run again, since what follows may depend on it. Skipped
+    steps are decided again. whole=True starts a new run of every step instead.
     """
     if run.status not in (Run.Status.FAILED, Run.Status.CANCELED):
         raise RunStateError("Only a failed or canceled run can be retried.")
@@ -233,37 +314,51 @@ def retry_run(run: Run, *, user: User | None = None, whole: bool = False) -> Run
 
             workflow = run.workflow_version.workflow
             return start_workflow_run(workflow, run.document, user=user, trigger=Run.Trigger.RETRY)
+        if run.is_test or run.pipeline != DEFAULT_PIPELINE:
+            # A draft's test (or an API run with its own steps): the same steps again.
+            return start_run(
+                run.document,
+                trigger=Run.Trigger.RETRY,
+                user=user,
+                pipeline=run.pipeline,
+                workflow=run.workflow,
+                is_test=run.is_test,
+            )
         return reprocess(run.document, user=user)
     with transaction.atomic():
         version = run.workflow_version
         latest = version.workflow.current_version if version else None
         if latest is not None and latest != version:
-            kept = {
-                (s.get("id") or s["step"], s["step"], json.dumps(s.get("config"), sort_keys=True))
-                for s in latest.spec
-            }
-            for step_run in run.steps.all():
-                same = (
-                    step_run.step_id,
-                    step_run.step,
-                    json.dumps(_config_of(run.pipeline, step_run.step_id), sort_keys=True),
-                )
-                if same not in kept:
-                    step_run.delete()
+            changed = _first_change(run.pipeline, latest.spec)
+            run.steps.filter(position__gte=changed).delete()
             run.pipeline, run.workflow_version = latest.spec, latest
         run.steps.exclude(status=StepRun.Status.SUCCEEDED).delete()
         run.status, run.error, run.finished_at, run.heartbeat_at = Run.Status.QUEUED, "", None, None
-        run.trigger, run.triggered_by = Run.Trigger.RETRY, user
+        run.trigger, run.triggered_by, run.attempts = Run.Trigger.RETRY, user, 0
         run.save()
         enqueue_run(run)
     return run
 
 
-def _config_of(pipeline: list[dict], step_id: str) -> dict | None:
-    for step in pipeline:
-        if (step.get("id") or step["step"]) == step_id:
-            return step.get("config")
-    return None
+def _first_change(old: list[dict], new: list[dict]) -> int:
+    """The position of the first step that differs between two specs (len when none)."""
+    for position, (before, after) in enumerate(zip(old, new, strict=False)):
+        if _step_key(before) != _step_key(after):
+            return position
+    return min(len(old), len(new))
+
+
+def _step_key(item: dict) -> str:
+    return json.dumps(
+        [
+            item.get("id") or item.get("step"),
+            item.get("step"),
+            item.get("config") or {},
+            item.get("when"),
+            item.get("otherwise_of"),
+        ],
+        sort_keys=True,
+    )
 
 
 def delete_document(document: Document) -> None:
@@ -281,6 +376,21 @@ def delete_document(document: Document) -> None:
             storage.delete(name)
         except OSError:
             log.warning("could not delete %s from storage", name)
+
+
+@contextlib.contextmanager
+def local_path(document: Document) -> Iterator[str]:
+    """A path to the stored file on this machine: the file itself on local storage, else a
+    temporary copy (S3 and other remote storages) removed afterwards."""
+    try:
+        path = document.file.path  # FileSystemStorage only; others raise
+    except NotImplementedError:
+        path = None
+    if path is not None and os.path.exists(path):
+        yield path
+        return
+    with local_copy(document) as tmp:
+        yield tmp.name
 
 
 def local_copy(document: Document) -> tempfile._TemporaryFileWrapper:

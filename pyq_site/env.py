@@ -67,6 +67,24 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
     return number
 
 
+def env_float(name: str, default: float, *, minimum: float | None = None) -> float:
+    value = _raw(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        _fail(name, f"{name}={value!r} is not a number.")
+        return default
+    if number != number or number in (float("inf"), float("-inf")):
+        _fail(name, f"{name}={value!r} is not a number.")
+        return default
+    if minimum is not None and number < minimum:
+        _fail(name, f"{name}={number:g} must be at least {minimum:g}.")
+        return default
+    return number
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     value = _raw(name)
     if not value:  # unset or empty (a blank line in an .env file) means the default

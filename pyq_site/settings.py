@@ -16,6 +16,7 @@ from pyq_site.env import (
     _fail,
     env_bool,
     env_choice,
+    env_float,
     env_int,
     env_list,
     env_secret,
@@ -201,9 +202,21 @@ PYQ_TORCH_THREADS = env_int("PYQ_TORCH_THREADS", 0, minimum=0)  # 0: cores / con
 PYQ_EMBEDDING_RUNTIME = env_choice("PYQ_EMBEDDING_RUNTIME", "onnxruntime", ("onnxruntime", "torch"))
 os.environ["PYQ_EMBEDDING_RUNTIME"] = PYQ_EMBEDDING_RUNTIME  # read by catalog/runtime
 os.environ.setdefault("PYQ_MODEL_CACHE_DIR", str(DATA_DIR / "cache" / "models"))
-PYQ_BATCH_SIZE = env_int("PYQ_BATCH_SIZE", 32, minimum=1)  # runs a worker takes at once
+# Runs a worker takes at once: model steps embed their documents together. A batch holds at
+# most PYQ_BATCH_PAGES pages of scans and PDFs, so that a batch of scans still finishes soon;
+# short text documents fill it up to PYQ_BATCH_SIZE.
+PYQ_BATCH_SIZE = env_int("PYQ_BATCH_SIZE", 128, minimum=1)
+PYQ_BATCH_PAGES = env_int("PYQ_BATCH_PAGES", 32, minimum=1)
 PYQ_STEP_TIME_LIMIT = env_int("PYQ_STEP_TIME_LIMIT", 300, minimum=5)  # seconds per step
 PYQ_ALLOW_PRIVATE_URLS = env_bool("PYQ_ALLOW_PRIVATE_URLS", False)  # lets webhooks reach LAN: tests
+# A step that fails for a reason that may pass (StepTransient: a 503, a timeout) is tried
+# this many times in all, pausing about base, 2 x base, 4 x base ... seconds (cap 30).
+PYQ_STEP_RETRY_ATTEMPTS = env_int("PYQ_STEP_RETRY_ATTEMPTS", 3, minimum=1)
+PYQ_STEP_RETRY_BASE = env_float("PYQ_STEP_RETRY_BASE", 1.0, minimum=0)
+# Runs of one organization running at once (others wait, queued); 0 means no limit. The default
+# is one worker's batch (PYQ_BATCH_SIZE): an organization's upload of many short documents
+# fills a batch, while the other workers go on with other organizations' runs.
+PYQ_ORG_MAX_RUNNING = env_int("PYQ_ORG_MAX_RUNNING", 128, minimum=0)
 
 # --- Celery -----------------------------------------------------------------------------------
 _broker_default = "filesystem://"
@@ -256,7 +269,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(CELERY_DIR / "beat-schedule")
 CELERY_BEAT_SCHEDULE = {
-    "fail-stuck-runs": {"task": "automations.tasks.fail_stuck_runs", "schedule": 60.0},
+    # Queue again the runs of lost workers (they resume after their last finished step),
+    # fail those lost too often, and those stuck past the run time limit.
+    "recover-runs": {"task": "automations.tasks.recover_runs", "schedule": 60.0},
 }
 
 # --- Web --------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ documents, the embedding model) reaches them through `StepContext.services`.
 from __future__ import annotations
 
 import contextlib
+import re
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -39,6 +40,11 @@ class StepFailed(Exception):
 
 class StepTimeout(StepFailed):
     pass
+
+
+class StepTransient(StepFailed):
+    """The step failed for a reason that may pass (a remote 503, a timeout, a lock): the
+    engine tries it again for that document, with growing pauses, a few times."""
 
 
 @dataclass
@@ -110,17 +116,40 @@ def _load_builtin_steps() -> None:
 
 def validate_config(step: Step, config: dict | None) -> dict:
     """Fill defaults and check a step's configuration against its schema."""
+    config, errors = config_errors(step, config)
+    if errors:
+        raise StepConfigError(errors[0][1])
+    return config
+
+
+def config_errors(step: Step, config: dict | None) -> tuple[dict, list[tuple[str, str]]]:
+    """The configuration with defaults filled, and every place it breaks the schema as
+    (path, message): ("url", "Send to a webhook: url: 'x' is not a 'uri'"); the path is
+    "" for the configuration as a whole."""
     config = dict(config or {})
     for key, spec in step.config_schema.get("properties", {}).items():
         if key not in config and "default" in spec:
             config[key] = spec["default"]
     validator = jsonschema.Draft202012Validator(step.config_schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
-    if errors:
-        error = errors[0]
+    errors = sorted(validator.iter_errors(config), key=_path_key)
+    found = []
+    for error in errors:
+        path = ".".join(str(p) for p in error.absolute_path)
+        if error.validator == "required" and not path:
+            missing = _REQUIRED.match(error.message)
+            path = missing.group(1) if missing else path
         where = ".".join(str(p) for p in error.absolute_path) or "configuration"
-        raise StepConfigError(f"{step.label}: {where}: {error.message}")
-    return config
+        found.append((path, f"{step.label}: {where}: {error.message}"))
+    return config, found
+
+
+_REQUIRED = re.compile(r"^'([^']+)' is a required property$")
+
+
+def _path_key(error: jsonschema.ValidationError) -> list[tuple[int, int | str]]:
+    # Errors in path order (the first one is what a person fixes first); list indexes and
+    # keys in one path never compare with each other.
+    return [(0, p) if isinstance(p, int) else (1, str(p)) for p in error.absolute_path]
 
 
 @contextlib.contextmanager

@@ -57,6 +57,7 @@ class ClassifyStep(ValidatingStep):
         "Sorts the document into one of your labels by meaning (no training needed); "
         "answers 'none' when no label fits well enough."
     )
+    output_hints: ClassVar[list[str]] = ["label", "score", "top.0.label", "top.0.score", "model"]
     config_schema: ClassVar[dict] = {
         "type": "object",
         "properties": {

@@ -23,6 +23,14 @@ def preset_from_outputs(outputs: dict[str, dict]) -> str | None:
     return None
 
 
+# Every field the presets define, for the builder's picker before any test run.
+PRESET_FIELDS = list(dict.fromkeys(spec.name for specs in PRESETS.values() for spec in specs))
+
+
+def field_hints(names) -> list[str]:
+    return [f"fields.{name}.{key}" for name in names for key in ("value", "confidence")]
+
+
 @register
 class ExtractFields:
     name = "extract_fields"
@@ -33,6 +41,7 @@ class ExtractFields:
         "fields by name, type and description. Each value comes with a confidence and the "
         "place on the page it was read from."
     )
+    output_hints: ClassVar[list[str]] = ["preset", *field_hints(PRESET_FIELDS)]
     config_schema: ClassVar[dict] = {
         "type": "object",
         "properties": {
@@ -70,6 +79,19 @@ class ExtractFields:
         except FieldSpecError as exc:
             raise StepConfigError(f"Extract fields: {exc}") from exc
         return config
+
+    @staticmethod
+    def hints_for(config: dict) -> list[str]:
+        """The paths this configuration's output has: its preset's fields and its own."""
+        preset = config.get("preset")
+        if preset in PRESETS:
+            names = [spec.name for spec in PRESETS[preset]]
+        else:
+            names = list(PRESET_FIELDS) if preset == "auto" else []
+        names += [
+            f["name"] for f in config.get("fields") or [] if isinstance(f, dict) and f.get("name")
+        ]
+        return ["preset", *field_hints(dict.fromkeys(names))]
 
     def run(self, context: StepContext, config: dict) -> StepOutcome:
         preset = config.get("preset")

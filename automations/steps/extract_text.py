@@ -49,6 +49,14 @@ class ExtractText:
         "Reads every page: the PDF text layer where there is one, OCR for scans and photos, "
         "Word documents and mail. Gives the text per page, OCR confidence and language."
     )
+    output_hints: ClassVar[list[str]] = [
+        "pages",
+        "characters",
+        "kind",
+        "ocr_engine",
+        "ocr_confidence",
+        "language.language",
+    ]
     config_schema: ClassVar[dict] = {
         "type": "object",
         "properties": {

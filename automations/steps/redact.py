@@ -305,6 +305,13 @@ class RedactStep(ValidatingStep):
         "Blacks out e-mail addresses, phone numbers, IBANs, card numbers and your own "
         "patterns, in the text and in a shareable image-only copy of the document."
     )
+    output_hints: ClassVar[list[str]] = [
+        "counts.email",
+        "counts.phone",
+        "counts.iban",
+        "counts.card",
+        "text_by_page.1",
+    ]
     config_schema: ClassVar[dict] = {
         "type": "object",
         "properties": {

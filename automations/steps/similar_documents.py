@@ -36,6 +36,7 @@ class SimilarDocumentsStep(ValidatingStep):
         "Finds documents you already have that say nearly the same thing, "
         "such as an invoice sent twice."
     )
+    output_hints: ClassVar[list[str]] = ["is_duplicate", "duplicates.0.name", "duplicates.0.score"]
     config_schema: ClassVar[dict] = {
         "type": "object",
         "properties": {

@@ -50,6 +50,7 @@ class SummarizeStep(ValidatingStep):
     description: ClassVar[str] = (
         "Picks the few sentences that best represent the whole document, in their order."
     )
+    output_hints: ClassVar[list[str]] = ["summary", "model"]
     config_schema: ClassVar[dict] = {
         "type": "object",
         "properties": {

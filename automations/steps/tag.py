@@ -17,6 +17,7 @@ class TagStep(ValidatingStep):
         "Adds tags to the document and sets its type: fixed values, or the label an earlier "
         "Classify step chose."
     )
+    output_hints: ClassVar[list[str]] = ["tags", "doc_type"]
     config_schema: ClassVar[dict] = {
         "type": "object",
         "properties": {

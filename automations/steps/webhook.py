@@ -14,7 +14,6 @@ import hmac
 import json
 import logging
 import random
-import re
 import time
 import uuid
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from automations import outbound
+from automations.engine.refs import is_reference, lookup
 from automations.engine.steps import (
     StepConfigError,
     StepContext,
@@ -43,8 +43,6 @@ USER_AGENT = "Pyq-Webhook/1"
 sleep: Callable[[float], None] = time.sleep
 _random = random.Random()  # noqa: S311  (jitter for pauses, not a secret)
 
-REFERENCE = re.compile(r"^[a-z][a-z0-9_]{0,39}(\.[^.\s]+)*$")  # <step id>.<key>.<key>
-
 
 @register
 class WebhookStep(ValidatingStep):
@@ -55,6 +53,7 @@ class WebhookStep(ValidatingStep):
         "Posts the results as JSON to your URL, signed with your secret, and tries again "
         "with growing pauses when the receiver is down."
     )
+    output_hints: ClassVar[list[str]] = ["delivered", "delivery"]
     config_schema: ClassVar[dict] = {
         "type": "object",
         "properties": {
@@ -68,6 +67,7 @@ class WebhookStep(ValidatingStep):
             },
             "payload": {
                 "type": "object",
+                "x-ref": "map",
                 "maxProperties": 100,
                 "description": "Output name to '<step id>.<path>', e.g. "
                 "'fields.fields.total.value'; by default every earlier step's output.",
@@ -98,7 +98,7 @@ class WebhookStep(ValidatingStep):
                 "use the signing secret to prove requests come from Pyq."
             )
         for name, reference in (config.get("payload") or {}).items():
-            if not REFERENCE.match(reference):
+            if not is_reference(reference):
                 raise StepConfigError(
                     f"{cls.label}: payload.{name}: {reference!r} is not a reference like "
                     "'fields.fields.total.value' (a step id, then keys, joined by dots)."
@@ -190,24 +190,11 @@ def build_payload(outputs: dict[str, Any], mapping: dict[str, str] | None) -> tu
     data: dict[str, Any] = {}
     warnings: list[str] = []
     for name, reference in mapping.items():
-        found, value = resolve_reference(outputs, reference)
+        found, value = lookup(outputs, reference)
         if not found:
             warnings.append(f"payload.{name}: {reference} was not found; null was sent.")
         data[name] = value
     return data, warnings
-
-
-def resolve_reference(outputs: dict[str, Any], reference: str) -> tuple[bool, Any]:
-    """Follow ``"<step id>.<key>.<key>..."`` into the outputs (a number indexes a list)."""
-    value: Any = outputs
-    for part in reference.split("."):
-        if isinstance(value, dict) and part in value:
-            value = value[part]
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
-            value = value[int(part)]
-        else:
-            return False, None
-    return True, value
 
 
 def encode_body(context: StepContext, data: dict) -> bytes:

@@ -32,6 +32,7 @@ def sent(monkeypatch) -> list[int]:
     """Run ids handed to the Celery task (instead of a broker)."""
     calls: list[int] = []
     monkeypatch.setattr("automations.tasks.process_run.delay", calls.append)
+    monkeypatch.setattr("automations.tasks.process_runs.delay", calls.extend)
     return calls
 
 
@@ -73,7 +74,7 @@ def test_upload_one_file_stores_it_and_queues_a_run_on_commit(
                 "source": "api",
                 "parent": None,
                 "created_at": document.created_at.isoformat(),
-                "run": {"id": run.pk, "status": "queued"},
+                "run": {"id": run.pk, "status": "queued", "finished_at": None},
             }
         ],
         "rejected": [],
@@ -118,7 +119,7 @@ def test_upload_several_files_accepts_the_good_ones_and_lists_the_rejected(
         runs["receipt.png"].pk,
         runs["notes.txt"].pk,
     ]
-    assert len(callbacks) == 2
+    assert len(callbacks) == 1  # one message to the workers for the whole request
     assert sorted(sent) == sorted(r.pk for r in runs.values())
     assert len(stored_files()) == 2
 
@@ -260,9 +261,19 @@ def test_list_is_newest_first_with_the_latest_run_of_each(api):
         None,
         None,
     )
+    finished = first.runs.get().finished_at
+    assert finished is not None
     assert [(d["id"], d["name"], d["run"]) for d in body["documents"]] == [
-        (str(second.uid), "second.txt", {"id": second.runs.get().pk, "status": "queued"}),
-        (str(first.uid), "first.txt", {"id": first.runs.get().pk, "status": "succeeded"}),
+        (
+            str(second.uid),
+            "second.txt",
+            {"id": second.runs.get().pk, "status": "queued", "finished_at": None},
+        ),
+        (
+            str(first.uid),
+            "first.txt",
+            {"id": first.runs.get().pk, "status": "succeeded", "finished_at": finished.isoformat()},
+        ),
     ]
 
 

@@ -9,7 +9,13 @@ import pytest
 from automations import processing
 from automations.models import Run, StepRun
 from automations.services import RunStateError, cancel_run, retry_run
-from automations.workflows import create_workflow, publish, save_draft, start_workflow_run
+from automations.workflows import (
+    create_workflow,
+    publish,
+    save_draft,
+    start_test_run,
+    start_workflow_run,
+)
 from tests.automations.helpers import make_document
 
 
@@ -125,3 +131,101 @@ def test_retrying_the_whole_run_starts_a_new_run_of_the_current_version(owner):
         Run.Trigger.RETRY,
         version,
     )
+
+
+def test_retrying_a_whole_test_of_a_draft_runs_the_draft_again_as_a_test(owner):
+    steps = [{"id": "text", "step": "extract_text"}]
+    workflow = create_workflow(owner.org, "Draft only", steps=steps)
+    run = start_test_run(workflow, make_document(owner.org, "c.txt", b"some text here"))
+    Run.objects.filter(pk=run.pk).update(status=Run.Status.FAILED)
+    run.refresh_from_db()
+    again = retry_run(run, whole=True)
+    assert again.pk != run.pk
+    assert (again.is_test, again.workflow, again.pipeline) == (True, workflow, steps)
+    assert again.trigger == Run.Trigger.RETRY
+
+
+def invoice_rule(label: str) -> dict:
+    return {"match": "all", "rules": [{"ref": "type.label", "op": "is", "value": label}]}
+
+
+def test_retrying_a_run_with_a_skipped_branch_keeps_finished_steps_and_skips_again(
+    owner, receiver, settings
+):
+    settings.PYQ_ALLOW_PRIVATE_URLS = True
+    url, received = receiver
+    read = {"id": "text", "step": "extract_text"}
+    sort = {"id": "type", "step": "classify", "config": {"labels": ["invoice", "recipe"]}}
+    recipes = {"id": "recipes", "step": "tag", "config": {"tags": ["recipe"]}}
+    recipes["when"] = invoice_rule("recipe")
+    hook = {"id": "hook", "step": "webhook", "otherwise_of": "recipes"}
+    broken = {**hook, "config": {"url": "http://127.0.0.1:9/x", "attempts": 1}}
+    workflow = create_workflow(owner.org, "Invoices", steps=[read, sort, recipes, broken])
+    publish(workflow)
+    document = make_document(owner.org, "i.txt", b"Invoice 42 from Acme, total due 93.50 EUR")
+    run = start_workflow_run(workflow, document)
+    processing.execute_run(run.pk)
+    run.refresh_from_db()
+    assert run.status == Run.Status.FAILED
+    assert [s.status for s in run.steps.all()] == ["succeeded", "succeeded", "skipped", "failed"]
+    earlier = {
+        s.step_id: (s.pk, s.finished_at) for s in run.steps.filter(step_id__in=["text", "type"])
+    }
+
+    save_draft(workflow, [read, sort, recipes, {**hook, "config": {"url": url, "attempts": 1}}])
+    publish(workflow)
+    retry_run(run, user=owner.user)
+    processing.execute_run(run.pk)
+    run.refresh_from_db()
+
+    assert run.status == Run.Status.SUCCEEDED
+    steps = {s.step_id: s for s in run.steps.all()}
+    assert {k: (steps[k].pk, steps[k].finished_at) for k in ("text", "type")} == earlier
+    assert steps["recipes"].status == StepRun.Status.SKIPPED
+    assert steps["recipes"].log[-1]["message"] == "Skipped: type.label is 'invoice', not 'recipe'."
+    assert steps["hook"].status == StepRun.Status.SUCCEEDED
+    assert len(received) == 1
+    document.refresh_from_db()
+    assert document.tags == []  # the skipped branch did not tag it
+
+
+def test_a_new_version_that_changes_a_condition_runs_the_steps_from_there_again(
+    owner, receiver, settings
+):
+    settings.PYQ_ALLOW_PRIVATE_URLS = True
+    url, received = receiver
+    read = {"id": "text", "step": "extract_text"}
+    sort = {"id": "type", "step": "classify", "config": {"labels": ["invoice", "recipe"]}}
+    tag = {"id": "tag", "step": "tag", "config": {"tags": ["accounting"]}}
+    hook = {"id": "hook", "step": "webhook", "config": {"url": url, "attempts": 1}}
+    broken = {**hook, "config": {"url": "http://127.0.0.1:9/x", "attempts": 1}}
+    workflow = create_workflow(
+        owner.org, "Invoices", steps=[read, sort, {**tag, "when": invoice_rule("recipe")}, broken]
+    )
+    publish(workflow)
+    document = make_document(owner.org, "i.txt", b"Invoice 42 from Acme, total due 93.50 EUR")
+    run = start_workflow_run(workflow, document)
+    processing.execute_run(run.pk)
+    run.refresh_from_db()
+    assert [s.status for s in run.steps.all()] == ["succeeded", "succeeded", "skipped", "failed"]
+    kept = {s.step_id: s.finished_at for s in run.steps.filter(step_id__in=["text", "type"])}
+
+    save_draft(workflow, [read, sort, {**tag, "when": invoice_rule("invoice")}, hook])
+    publish(workflow)
+    retry_run(run, user=owner.user)
+    processing.execute_run(run.pk)
+    run.refresh_from_db()
+
+    assert run.status == Run.Status.SUCCEEDED
+    assert {
+        s.step_id: s.finished_at for s in run.steps.filter(step_id__in=["text", "type"])
+    } == kept
+    assert [(s.step_id, s.status) for s in run.steps.all()] == [
+        ("text", "succeeded"),
+        ("type", "succeeded"),
+        ("tag", "succeeded"),
+        ("hook", "succeeded"),
+    ]
+    document.refresh_from_db()
+    assert document.tags == ["accounting"]
+    assert received[0]["data"]["tag"] == {"tags": ["accounting"], "doc_type": ""}

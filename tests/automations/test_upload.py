@@ -2,6 +2,7 @@
 
 import io
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from django.urls import reverse
@@ -38,8 +39,11 @@ def test_member_uploads_several_files_and_each_gets_a_queued_run(
     runs = Run.objects.for_org(member.org)
     assert sorted(r.status for r in runs) == ["queued"] * 3
     assert {r.document_id for r in runs} == {d.pk for d in documents}
-    # Each run is sent to the workers once its transaction has committed.
-    assert len(callbacks) == 3
+    # The runs are sent to the workers in one message once their transaction has committed.
+    assert len(callbacks) == 1
+    with mock.patch("automations.tasks.process_runs.delay") as delay:
+        callbacks[0]()
+    assert sorted(delay.call_args.args[0]) == sorted(r.pk for r in runs)
     assert len(stored_files()) == 3
 
 
