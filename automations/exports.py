@@ -27,6 +27,8 @@ __all__ = [
     "ExportRow",
     "columns",
     "export",
+    "table_to_csv",
+    "table_to_xlsx",
     "to_csv",
     "to_json",
     "to_xlsx",
@@ -141,9 +143,14 @@ def _text(value) -> str:
 def to_csv(rows: list[ExportRow]) -> bytes:
     """UTF-8 with a BOM (so Excel reads accents right), CRLF line ends, formulas escaped."""
     layout, body = _table(rows)
+    return table_to_csv([column.header for column in layout], body)
+
+
+def table_to_csv(header: list[str], body: list[list]) -> bytes:
+    """Any table as CSV the way :func:`to_csv` writes it (BOM, CRLF, formulas escaped)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([_escape(column.header) for column in layout])
+    writer.writerow([_escape(str(name)) for name in header])
     for values in body:
         writer.writerow([_escape(_text(value)) for value in values])
     return out.getvalue().encode("utf-8-sig")
@@ -231,19 +238,27 @@ def _display_width(value) -> int:
 
 def to_xlsx(rows: list[ExportRow]) -> bytes:
     """One sheet: bold frozen header, real dates and numbers, text never a formula."""
+    layout, body = _table(rows)
+    return table_to_xlsx([column.header for column in layout], body, title="Runs")
+
+
+_SHEET_TITLE_BAD = re.compile(r"[\[\]:*?/\\]")
+
+
+def table_to_xlsx(header: list[str], body: list[list], title: str = "Sheet") -> bytes:
+    """Any table as XLSX the way :func:`to_xlsx` writes it, on a sheet called ``title``."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
 
-    layout, body = _table(rows)
     book = Workbook()
     sheet = book.active
-    sheet.title = "Runs"
-    widths = [len(column.header) for column in layout]
+    sheet.title = _SHEET_TITLE_BAD.sub(" ", title).strip()[:31] or "Sheet"
+    widths = [len(str(name)) for name in header]
     bold = Font(bold=True)
-    for index, column in enumerate(layout, start=1):
+    for index, name in enumerate(header, start=1):
         cell = sheet.cell(row=1, column=index)
-        _set_text(cell, column.header)
+        _set_text(cell, str(name))
         cell.font = bold
     for row_index, values in enumerate(body, start=2):
         for index, raw in enumerate(values, start=1):

@@ -143,6 +143,7 @@ WORKFLOW_TEMPLATES = {
             {"id": "text", "step": "extract_text"},
             {"id": "fields", "step": "extract_fields", "config": {"preset": "receipt"}},
             {"id": "tag", "step": "tag", "config": {"type": "receipt", "tags": ["expenses"]}},
+            {"id": "expenses", "step": "table", "config": {"table": "Expenses"}},
         ],
     },
 }

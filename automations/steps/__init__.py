@@ -2,11 +2,13 @@
 
 from automations.steps import (  # noqa: F401
     classify,
+    email,
     extract_fields,
     extract_text,
     redact,
     similar_documents,
     summarize,
+    table,
     tag,
     webhook,
 )

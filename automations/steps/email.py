@@ -1,0 +1,232 @@
+"""email: send the results to people, with a subject, a text and an HTML body and a CSV.
+
+Templates are plain text with ``{{ name }}`` placeholders, nothing else (no tags, no
+filters: people who are not programmers write them, and a template must not be able to
+run anything). The names are the mapped fields (``fields``: name -> reference, by default
+every field Extract fields found) and:
+
+- ``{{ fields }}``: every field, one "name: value" line each (a table in the HTML body);
+- ``{{ document.name }}``, ``{{ document.kind }}``, ``{{ run.url }}`` (the run's page).
+
+Values are escaped in the HTML body. The worker sends the message through its
+``send_email`` service (automations/delivery.py, Django's mail backend): a mail server that
+cannot be reached is a transient failure the engine retries; an address it refuses is not.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import PurePath
+from typing import Any, ClassVar
+
+from automations import exports
+from automations.engine.steps import StepConfigError, StepContext, StepFailed, StepOutcome, register
+from automations.steps._common import ValidatingStep, service
+from automations.steps.table import check_references, map_schema, mapped_values
+
+MAX_RECIPIENTS = 20
+PLACEHOLDER = re.compile(r"\{\{\s*(.*?)\s*\}\}", re.DOTALL)
+TAG = re.compile(r"\{%|\{#")
+# A plain address: no display name, spaces, commas or angle brackets; a dotted domain.
+ADDRESS = re.compile(
+    r"^[^\s@<>,;:\"()\[\]\\]+@[^\s@<>,;:\"()\[\]\\.]+(\.[^\s@<>,;:\"()\[\]\\.]+)+$"
+)
+BUILT_INS = ("fields", "document.name", "document.kind", "run.url")
+DEFAULT_SUBJECT = "Results for {{ document.name }}"
+DEFAULT_TEXT = "Pyq read {{ document.name }}.\n\n{{ fields }}\n\nThe run: {{ run.url }}\n"
+TEMPLATE_KEYS = ("subject", "text", "html")
+
+
+def _address_schema(title: str) -> dict:
+    return {"type": "string", "minLength": 3, "maxLength": 254, "title": title}
+
+
+@register
+class EmailStep(ValidatingStep):
+    name: ClassVar[str] = "email"
+    kind: ClassVar[str] = "deliver"
+    label: ClassVar[str] = "Send by email"
+    description: ClassVar[str] = (
+        "Emails the results to the addresses you choose, with your subject and text, and "
+        "the fields as a CSV file."
+    )
+    config_schema: ClassVar[dict] = {
+        "type": "object",
+        "properties": {
+            "to": {
+                "type": "array",
+                "title": "To",
+                "minItems": 1,
+                "maxItems": MAX_RECIPIENTS,
+                "items": _address_schema("Address"),
+            },
+            "subject": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 300,
+                "default": DEFAULT_SUBJECT,
+                "description": "{{ name }} inserts a field; also {{ document.name }}.",
+            },
+            "text": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 20_000,
+                "default": DEFAULT_TEXT,
+                "title": "Text",
+                "description": "{{ fields }} lists every field; {{ run.url }} links the run.",
+            },
+            "html": {
+                "type": ["string", "null"],
+                "maxLength": 50_000,
+                "default": None,
+                "title": "HTML (optional)",
+                "description": "Sent alongside the text for mail programs that show HTML.",
+            },
+            "attach_csv": {"type": "boolean", "default": True, "title": "Attach a CSV"},
+            "fields": map_schema(
+                "Name to '<step id>.<path>', for {{ name }} and the CSV; by default every "
+                "field the Extract fields step found."
+            ),
+            "reply_to": {"type": ["string", "null"], "maxLength": 254, "default": None},
+        },
+        "required": ["to"],
+        "additionalProperties": False,
+    }
+    output_hints: ClassVar[list[str]] = ["to", "subject", "message_id"]
+
+    @classmethod
+    def check(cls, config: dict) -> None:
+        config["to"] = _check_addresses(cls.label, config["to"])
+        if config.get("reply_to"):
+            config["reply_to"] = config["reply_to"].strip()
+            if not ADDRESS.match(config["reply_to"]):
+                raise StepConfigError(
+                    f"{cls.label}: reply_to: {config['reply_to']!r} is not an email address."
+                )
+        if "fields" in config and not config["fields"]:
+            del config["fields"]  # an empty map means the default: every extracted field
+        check_references(cls.label, "fields", config.get("fields"))
+        for name in config.get("fields") or {}:
+            if name in BUILT_INS or name.startswith(("document.", "run.")):
+                raise StepConfigError(
+                    f"{cls.label}: fields.{name}: this name is kept for Pyq's own "
+                    "placeholders; choose another."
+                )
+        known = None if not config.get("fields") else {*config["fields"], *BUILT_INS}
+        for key in TEMPLATE_KEYS:
+            if config.get(key):
+                _check_template(cls.label, key, config[key], known)
+
+    def run(self, context: StepContext, config: dict) -> StepOutcome:
+        config = self.validate(config)
+        values, warnings = mapped_values(context.outputs, config.get("fields"), "fields")
+        values = values or {}
+        run_url = _setting(context, "run_url") or ""
+        builtins = {
+            "document.name": context.document.name,
+            "document.kind": context.document.kind,
+            "run.url": run_url,
+        }
+        text_values = {**builtins, "fields": fields_text(values), **_texts(values)}
+        html_values = {k: html.escape(v) for k, v in text_values.items()}
+        html_values["fields"] = fields_html(values)
+        missing: set[str] = set()
+        subject = " ".join(render(config["subject"], text_values, missing).split())[:250]
+        text = render(config["text"], text_values, missing)
+        body_html = render(config["html"], html_values, missing) if config["html"] else None
+        warnings += [f"{{{{ {name} }}}} is not a field; it was left empty." for name in missing]
+        attachments = []
+        if config["attach_csv"] and values:
+            data = exports.table_to_csv(list(values), [list(values.values())])
+            attachments.append((csv_filename(context.document.name), data, "text/csv"))
+        send = service(context, "send_email")
+        if send is None:
+            raise StepFailed("Sending email needs the worker's mail settings (workflows).")
+        sent = send(
+            to=config["to"],
+            subject=subject or context.document.name,
+            text=text,
+            html=body_html,
+            reply_to=config["reply_to"],
+            attachments=attachments,
+        )
+        output = {
+            "to": config["to"],
+            "subject": subject,
+            "message_id": sent["message_id"],
+            "attachments": [name for name, _, _ in attachments],
+        }
+        return StepOutcome(output, warnings)
+
+
+def _check_addresses(label: str, addresses: list[str]) -> list[str]:
+    """Trimmed addresses, each once (ignoring case), or a config error naming the bad one."""
+    unique: dict[str, str] = {}
+    for index, address in enumerate(addresses):
+        address = address.strip()
+        if not ADDRESS.match(address):
+            raise StepConfigError(f"{label}: to.{index}: {address!r} is not an email address.")
+        unique.setdefault(address.lower(), address)
+    return list(unique.values())
+
+
+def _check_template(label: str, key: str, template: str, known: set[str] | None) -> None:
+    if TAG.search(template):
+        raise StepConfigError(
+            f"{label}: {key}: only {{{{ name }}}} placeholders can be used, not {{% %}} tags "
+            "or {# #} comments."
+        )
+    for match in PLACEHOLDER.finditer(template):
+        name = match.group(1)
+        if not name or any(c in name for c in "|{}%"):
+            raise StepConfigError(
+                f"{label}: {key}: {match.group(0)!r} is not a placeholder; write {{{{ name }}}} "
+                "with the name of a field (filters are not supported)."
+            )
+        if known is not None and name not in known:
+            choices = ", ".join(sorted(known))
+            raise StepConfigError(
+                f"{label}: {key}: {{{{ {name} }}}} is not a field; use one of {choices}."
+            )
+
+
+def render(template: str, values: dict[str, str], missing: set[str]) -> str:
+    """Replace each ``{{ name }}`` by its value ("" and a note in ``missing`` if unknown)."""
+
+    def substitute(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in values:
+            missing.add(name)
+            return ""
+        return values[name]
+
+    return PLACEHOLDER.sub(substitute, template)
+
+
+def _texts(values: dict[str, str | None]) -> dict[str, str]:
+    return {name: "" if value is None else value for name, value in values.items()}
+
+
+def fields_text(values: dict[str, str | None]) -> str:
+    return "\n".join(f"{name}: {'' if v is None else v}" for name, v in values.items())
+
+
+def fields_html(values: dict[str, str | None]) -> str:
+    rows = "".join(
+        f'<tr><th align="left">{html.escape(name)}</th><td>{html.escape(v or "")}</td></tr>'
+        for name, v in values.items()
+    )
+    return f"<table>{rows}</table>" if rows else ""
+
+
+def csv_filename(document_name: str) -> str:
+    stem = re.sub(r"[^\w.-]+", "-", PurePath(document_name).stem).strip(".-")[:80]
+    return f"{stem or 'document'}-fields.csv"
+
+
+def _setting(context: StepContext, name: str) -> Any:
+    services = context.services
+    if isinstance(services, dict):
+        return services.get(name)
+    return getattr(services, name, None)
