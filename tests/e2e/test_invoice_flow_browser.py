@@ -40,7 +40,7 @@ from tests.factories import MembershipFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.slow]
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "invoice2data"
+DATA = Path(__file__).resolve().parents[1] / "data" / "invoice2data"  # tests/data/README.md
 SECRET = "receiver-shared-secret"
 # What Pyq reads from each invoice (their invoice2data JSON agrees on date and total).
 INVOICES = {
