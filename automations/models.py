@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import uuid
 
 from django.conf import settings
@@ -7,6 +8,21 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.models import Organization
+
+
+class OrderedJSONField(models.TextField):
+    """JSON stored as text, so that the order of an object's keys survives: PostgreSQL's
+    jsonb sorts them, and in a workflow's steps order is meaning (a webhook's payload, a
+    table's columns, an email's fields are shown and sent in the order the person chose)."""
+
+    def from_db_value(self, value, expression, connection):
+        return None if value is None else json.loads(value)
+
+    def get_prep_value(self, value):
+        return None if value is None else json.dumps(value, ensure_ascii=False)
+
+    def value_to_string(self, obj):
+        return self.get_prep_value(self.value_from_object(obj))
 
 
 class OrgQuerySet(models.QuerySet):
@@ -138,7 +154,7 @@ class Run(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     warnings = models.JSONField(default=list, blank=True)
-    pipeline = models.JSONField(default=list, blank=True)  # the steps this run executes
+    pipeline = OrderedJSONField(default=list, blank=True)  # the steps this run executes
     workflow_version = models.ForeignKey(
         "WorkflowVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
     )
@@ -202,7 +218,7 @@ class StepRun(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
-    input = models.JSONField(default=dict, blank=True)  # the config with references resolved
+    input = OrderedJSONField(default=dict, blank=True)  # config with references resolved
     output = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     log = models.JSONField(default=list, blank=True)  # [{"at", "level", "message"}]
@@ -271,7 +287,7 @@ class Workflow(models.Model):
     )
     name = models.CharField(max_length=120)
     description = models.TextField(blank=True)
-    draft = models.JSONField(default=list, blank=True)  # the steps being edited
+    draft = OrderedJSONField(default=list, blank=True)  # the steps being edited
     draft_updated_at = models.DateTimeField(default=timezone.now)
     draft_updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -296,7 +312,7 @@ class Workflow(models.Model):
 class WorkflowVersion(models.Model):
     workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()
-    spec = models.JSONField()
+    spec = OrderedJSONField()
     note = models.CharField(max_length=200, blank=True)
     published_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
