@@ -7,7 +7,9 @@
 (b) Pyq: the texts are uploaded as .txt documents through POST /api/v1/documents (100 files a
     request) with the pipeline extract_text -> classify, and a running Celery worker (one
     process, all cores for torch) processes them until every classify result is stored.
-    The clock runs from the first upload to the last stored result.
+    The clock runs from the first upload to the moment the last result was stored (the
+    worker's finish time, on the same machine).
+Each side is measured three times (the plain loop per batch size) and its best time counts.
 Texts: banking77 test questions (../shared/data); classify labels: 10 of its intents.
 Prints JSON; target: Pyq at least 0.8 of the plain loop's documents per second.
 """
@@ -26,6 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import SHARED, emit, rss_mb
 from bench.stack import Stack
+
+ROUNDS = 3  # each side is measured this many times and its best time counts
 
 LABELS = [
     "card arrival",
@@ -56,9 +60,11 @@ def plain_loop(corpus: list[str]) -> dict:
     model.encode(corpus[:128])
     timings = {}
     for batch in (16, 32, 64, 128):
-        began = time.perf_counter()
-        model.encode(corpus, batch_size=batch, normalize_embeddings=True)
-        timings[batch] = time.perf_counter() - began
+        for _ in range(ROUNDS):  # the best of several: a shared machine's noise is large
+            began = time.perf_counter()
+            model.encode(corpus, batch_size=batch, normalize_embeddings=True)
+            spent = time.perf_counter() - began
+            timings[batch] = min(timings.get(batch, spent), spent)
     best = min(timings, key=timings.get)
     return {
         "best_batch_size": best,
@@ -122,16 +128,20 @@ def pyq(corpus: list[str], stack: Stack) -> dict:
             time.sleep(0.25)
 
     wait(upload([(-1, "warm up: load the model before the clock starts")]))
-    began, wall = time.perf_counter(), time.time()
-    run_ids = []
-    for start in range(0, len(corpus), 100):
-        run_ids += upload(list(enumerate(corpus))[start : start + 100])
-    uploaded = time.perf_counter() - began
-    seconds = wait(run_ids) - wall
+    rounds = []
+    for _ in range(ROUNDS):  # the same documents again, as new uploads; the best round counts
+        began, wall = time.perf_counter(), time.time()
+        run_ids = []
+        for start in range(0, len(corpus), 100):
+            run_ids += upload(list(enumerate(corpus))[start : start + 100])
+        uploaded = time.perf_counter() - began
+        rounds.append((wait(run_ids) - wall, uploaded))
+    seconds, uploaded = min(rounds)
     return {
         "seconds": round(seconds, 3),
         "upload_seconds": round(uploaded, 3),
         "docs_per_s": round(len(corpus) / seconds, 1),
+        "rounds_seconds": [round(r[0], 3) for r in rounds],
         "worker_rss_mb": rss_mb(stack.worker_pid),
     }
 
