@@ -334,8 +334,6 @@ def step_views(run: Run) -> list[dict]:
     return rows
 
 
-
-
 def describe_when(when) -> str:
     """A step's condition in words: 'type.label is "invoice" and fields.… is above 100'."""
     if not isinstance(when, dict):

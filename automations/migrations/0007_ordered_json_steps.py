@@ -5,30 +5,29 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('automations', '0006_workflow_runs_conditions_tables'),
+        ("automations", "0006_workflow_runs_conditions_tables"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='run',
-            name='pipeline',
+            model_name="run",
+            name="pipeline",
             field=automations.models.OrderedJSONField(blank=True, default=list),
         ),
         migrations.AlterField(
-            model_name='steprun',
-            name='input',
+            model_name="steprun",
+            name="input",
             field=automations.models.OrderedJSONField(blank=True, default=dict),
         ),
         migrations.AlterField(
-            model_name='workflow',
-            name='draft',
+            model_name="workflow",
+            name="draft",
             field=automations.models.OrderedJSONField(blank=True, default=list),
         ),
         migrations.AlterField(
-            model_name='workflowversion',
-            name='spec',
+            model_name="workflowversion",
+            name="spec",
             field=automations.models.OrderedJSONField(),
         ),
     ]
