@@ -208,6 +208,8 @@ class ApiKey(models.Model):
     def touch(self) -> None:
         """Set last_used_at, writing at most once a minute per key."""
         now = timezone.now()
+        if self.last_used_at and self.last_used_at >= now - API_KEY_TOUCH_INTERVAL:
+            return  # recent enough: no write
         stale = models.Q(last_used_at__isnull=True) | models.Q(
             last_used_at__lt=now - API_KEY_TOUCH_INTERVAL
         )

@@ -8,6 +8,7 @@ import uuid
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
 from django.core.paginator import EmptyPage, Paginator
+from django.db.models import prefetch_related_objects
 from django.http import HttpRequest, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.urls import reverse
@@ -102,6 +103,7 @@ def _upload(request: HttpRequest) -> JsonResponse:
             return json_error(413, "too_large", _size_message(), rejected=rejected)
         message = "The file was rejected." if len(uploads) == 1 else "Every file was rejected."
         return json_error(400, "rejected", message, rejected=rejected)
+    prefetch_related_objects(accepted, "runs")  # one query for their runs, not one a file
     return JsonResponse(
         {
             "documents": [serializers.document_summary(d) for d in accepted],

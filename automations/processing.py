@@ -5,7 +5,8 @@ the finished steps, and extract_text resumes after the last stored page. A finis
 left alone, and every failure ends the run with a message a person understands.
 
 Reliability, in short:
-- An organization never has more than PYQ_ORG_MAX_RUNNING runs running (_claim). A run
+- An organization has at most PYQ_ORG_MAX_RUNNING runs running while other organizations'
+  runs wait; alone in the queue, it may use every idle worker (_claim). A run
   that cannot start yet stays queued, and its task asks again a little later (tasks.py):
   the message stays with the broker until the run starts, so no wake-up can be lost.
 - While a worker executes runs, a background thread keeps their heartbeat fresh
@@ -195,7 +196,8 @@ def _claim(run_id: int, batch_size: int = 1) -> list[Run] | None:
     its organization; raises RunBusy when another worker holds it (a redelivered message
     while the first worker still sends heartbeats).
 
-    No organization ever has more than PYQ_ORG_MAX_RUNNING runs running: the rows of the
+    No organization has more than PYQ_ORG_MAX_RUNNING runs running while another
+    organization's runs wait (with nobody else waiting, idle workers take its runs): the rows of the
     organizations involved are locked while their running runs are counted (in pk order,
     after the run rows, so that two workers never wait on each other), and a queued run
     starts only when it is among the first in line for its organization's free slots
@@ -223,7 +225,10 @@ def _claim(run_id: int, batch_size: int = 1) -> list[Run] | None:
                     "pk", "organization_id", "document__kind", "pages_total"
                 )[:window]
             ]
-        free = _free_slots({run.organization_id, *(org for _, org, _ in others)}, limit)
+        orgs = {run.organization_id, *(org for _, org, _ in others)}
+        if limit and _alone_in_queue(run.organization_id, orgs):
+            limit = 0  # nobody else waits: idle workers take this organization's runs too
+        free = _free_slots(orgs, limit)
         if run.status == Run.Status.QUEUED and not _first_in_line(run, free):
             return None
         ids = [run.pk]
@@ -278,6 +283,15 @@ def _free_slots(org_ids: set[int], limit: int) -> dict[int, int] | None:
         .values_list("organization", "n")
     )
     return {org: max(0, limit - running.get(org, 0)) for org in org_ids}
+
+
+def _alone_in_queue(org_id: int, orgs: set[int]) -> bool:
+    """Whether the organization's runs are the only ones waiting. The limit on running runs is
+    there to share the workers fairly; with no other organization waiting it would only leave
+    workers idle (one organization's upload fills a batch: the next worker would wait)."""
+    if orgs != {org_id}:
+        return False
+    return not Run.objects.filter(status=Run.Status.QUEUED).exclude(organization=org_id).exists()
 
 
 def _first_in_line(run: Run, free: dict[int, int] | None) -> bool:

@@ -97,6 +97,11 @@ class Stack:
                 )
             )
         self._wait(lambda: "ready." in self.worker_log.read_text(), "the worker")
+        # Every worker process has loaded MiniLM (PYQ_PRELOAD_MODELS) before the clock runs.
+        self._wait(
+            lambda: self.worker_log.read_text().count("preloaded MiniLM") >= self.concurrency,
+            "the workers' models",
+        )
         self._wait(self._web_up, "the web server")
         return self
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
+import threading
+import time
 
 from celery import shared_task
 from celery.signals import celeryd_init, worker_process_init
@@ -11,6 +14,8 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 
 from catalog.predict import PredictError, PredictInput, predict
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(ignore_result=False, acks_late=False)
@@ -71,3 +76,27 @@ def _size_torch_threads(**kwargs) -> None:
 
     concurrency = int(os.environ.get("PYQ_WORKER_CONCURRENCY", "1"))
     configure_torch_threads(settings.PYQ_TORCH_THREADS or None, concurrency=concurrency)
+
+
+@worker_process_init.connect
+def _preload_models(**kwargs) -> None:
+    """Load MiniLM in a new worker process before its first task needs it (PYQ_PRELOAD_MODELS).
+    In a thread: the process takes tasks at once, and a task that needs the model meanwhile
+    waits for this load instead of starting a second one."""
+    if settings.PYQ_PRELOAD_MODELS:
+        threading.Thread(target=preload_models, name="pyq-preload", daemon=True).start()
+
+
+def preload_models() -> float:
+    """Load and warm the default embedder; returns the seconds it took."""
+    from catalog.runtime.embeddings import load_embedder
+
+    began = time.perf_counter()
+    try:
+        load_embedder("minilm").encode(["warm up"])
+    except Exception:  # the first task that needs it will report the problem
+        log.exception("preloading MiniLM failed")
+        return 0.0
+    spent = time.perf_counter() - began
+    log.info("preloaded MiniLM in %.1f s (pid %s)", spent, os.getpid())
+    return spent

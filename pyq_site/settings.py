@@ -197,6 +197,9 @@ PYQ_RUN_TIME_LIMIT = env_int("PYQ_RUN_TIME_LIMIT", 900, minimum=10)  # seconds p
 PYQ_PLAYGROUND_TIMEOUT = env_int("PYQ_PLAYGROUND_TIMEOUT", 120, minimum=5)  # seconds
 PYQ_PLAYGROUND_MAX_PAGES = env_int("PYQ_PLAYGROUND_MAX_PAGES", 10, minimum=1)
 PYQ_TORCH_THREADS = env_int("PYQ_TORCH_THREADS", 0, minimum=0)  # 0: cores / concurrency
+# Each worker process loads MiniLM (and its ONNX session) when it starts, in the background,
+# so that the first documents after a start or a restart do not wait seconds for it.
+PYQ_PRELOAD_MODELS = env_bool("PYQ_PRELOAD_MODELS", True)
 # Sentence embeddings run on ONNX Runtime (the same vectors as PyTorch, about a third less CPU,
 # docs/architecture.md); "torch" keeps PyTorch. The exported model is cached per machine.
 PYQ_EMBEDDING_RUNTIME = env_choice("PYQ_EMBEDDING_RUNTIME", "onnxruntime", ("onnxruntime", "torch"))

@@ -7,6 +7,7 @@ to warn when a text is in a language the English-only models handle poorly.
 
 from __future__ import annotations
 
+import functools
 import threading
 import unicodedata
 from collections import Counter
@@ -35,6 +36,7 @@ _factory_lock = threading.Lock()
 _factory: Any = None
 
 
+@functools.lru_cache(maxsize=8192)
 def script_of(char: str) -> str | None:
     """The script of one letter ("Latin", "Cyrillic", "Han", ...) or None for non-letters."""
     if not char.isalpha():
@@ -51,6 +53,9 @@ def script_of(char: str) -> str | None:
 
 def script_shares(text: str) -> tuple[dict[str, float], int]:
     """Share of the letters in each script (largest first) and the number of letters."""
+    if text.isascii():  # most business text: every letter is Latin, no lookup needed
+        letters = sum(map(str.isalpha, text))
+        return ({"Latin": 1.0} if letters else {}), letters
     counts = Counter(script for script in map(script_of, text) if script)
     total = sum(counts.values())
     if not total:
@@ -91,7 +96,7 @@ def _langdetect(text: str) -> tuple[str | None, float]:
     detector.set_max_text_length(2000)
     detector.append(text)
     detector.cleaning_text()
-    counts = Counter(detector._extract_ngrams())
+    counts = ngrams(detector.text, factory.word_lang_prob_map)
     if not counts:
         return None, 0.0
     rows = [factory.word_lang_prob_map[gram] for gram in counts]
@@ -101,6 +106,46 @@ def _langdetect(text: str) -> tuple[str | None, float]:
     best = int(scores.argmax())
     # langdetect says zh-cn / zh-tw; ISO 639-1 has only "zh".
     return detector.langlist[best].split("-")[0], float(scores[best])
+
+
+def ngrams(text: str, known: Any) -> Counter:
+    """The n-grams (1 to 3 characters) of ``text`` that the profiles know, counted: exactly
+    langdetect's Detector._extract_ngrams and NGram.add_char, with each character's
+    normalisation looked up once instead of per occurrence."""
+    counts: Counter = Counter()
+    normalize = _normalize
+    grams, capital = " ", False
+    for ch in text:
+        ch = normalize(ch)
+        last = grams[-1]
+        if last == " ":
+            grams, capital = " ", False
+            if ch == " ":
+                continue
+        elif len(grams) >= 3:
+            grams = grams[1:]
+        grams += ch
+        if ch.isupper():
+            if last.isupper():
+                capital = True
+        else:
+            capital = False
+        if capital:
+            continue
+        for n in (1, 2, 3):
+            if len(grams) < n:
+                break
+            gram = grams[-n:]
+            if gram != " " and gram in known:
+                counts[gram] += 1
+    return counts
+
+
+@functools.lru_cache(maxsize=8192)
+def _normalize(ch: str) -> str:
+    from langdetect.utils.ngram import NGram
+
+    return NGram.normalize(ch)
 
 
 _log_table: Any = None  # n-gram row -> log(smoothed probability) per language, float32

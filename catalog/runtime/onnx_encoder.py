@@ -58,28 +58,62 @@ class OnnxEncoder:
         self.path = path
 
     def encode(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
-        # Sorting by length keeps the padding of each batch small, as sentence-transformers
-        # does; the rows go back to the caller's order.
-        order = np.argsort([-len(t) for t in texts], kind="stable")
+        """One vector per text, in the caller's order.
+
+        The texts are tokenized once, sorted by their number of tokens and cut into batches
+        of at most ``batch_size`` that waste little on padding (see ``length_batches``):
+        the model's cost is the padded tokens, and on a CPU a smaller batch costs nothing
+        extra per token."""
+        encoded = self.tokenizer(
+            [t.strip() for t in texts],
+            truncation="longest_first",
+            max_length=self.max_seq_length,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )["input_ids"]
+        lengths = np.fromiter((len(ids) for ids in encoded), dtype=np.int64, count=len(encoded))
+        pad = self.tokenizer.pad_token_id or 0
         out: np.ndarray | None = None
-        for start in range(0, len(texts), batch_size):
-            index = order[start : start + batch_size]
-            encoded = self.tokenizer(
-                [texts[i].strip() for i in index],
-                padding=True,
-                truncation="longest_first",
-                max_length=self.max_seq_length,
-                return_tensors="np",
-            )
-            feed = {k: v.astype(np.int64) for k, v in encoded.items() if k in self.inputs}
-            if "token_type_ids" in self.inputs and "token_type_ids" not in feed:
-                feed["token_type_ids"] = np.zeros_like(feed["input_ids"])
-            (vectors,) = self.session.run(None, feed)
+        for index in length_batches(lengths, batch_size):
+            width = int(lengths[index].max())
+            input_ids = np.full((len(index), width), pad, dtype=np.int64)
+            mask = np.zeros((len(index), width), dtype=np.int64)
+            for row, i in enumerate(index):
+                input_ids[row, : lengths[i]] = encoded[i]
+                mask[row, : lengths[i]] = 1
+            feed = {"input_ids": input_ids, "attention_mask": mask}
+            if "token_type_ids" in self.inputs:
+                feed["token_type_ids"] = np.zeros_like(input_ids)
+            (vectors,) = self.session.run(None, {k: v for k, v in feed.items() if k in self.inputs})
             if out is None:
                 out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
             out[index] = vectors
         assert out is not None
         return out
+
+
+# A batch ends early when padding would be more than this share of its tokens.
+MAX_PADDING = 0.1
+
+
+def length_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """Indices of the texts, longest first, in batches of at most ``batch_size`` whose
+    padding (to the batch's longest text) stays under MAX_PADDING of the batch's tokens."""
+    order = np.argsort(-lengths, kind="stable")
+    batches: list[np.ndarray] = []
+    start = 0
+    while start < len(order):
+        width, real, end = int(lengths[order[start]]), 0, start
+        while end < len(order) and end - start < batch_size:
+            real += int(lengths[order[end]])
+            if end > start and (end + 1 - start) * width - real > MAX_PADDING * width * (
+                end + 1 - start
+            ):
+                break
+            end += 1
+        batches.append(order[start:end])
+        start = end
+    return batches
 
 
 def _check_layout(model: Any) -> tuple[Any, int]:

@@ -686,6 +686,29 @@ def hold_slots(org, count: int) -> list[Run]:
     return runs
 
 
+def others_waiting(member) -> Run:
+    """A queued run of another organization: the limit shares the workers among them."""
+    return run_of(make_document(member.org, "theirs.txt", b"Dear Ann"))
+
+
+def test_an_organization_alone_in_the_queue_uses_idle_workers_past_its_limit(
+    org, settings, outsider
+):
+    settings.PYQ_ORG_MAX_RUNNING = 2
+    hold_slots(org, 2)  # one worker is busy with a batch of ours
+    waiting = [run_of(make_document(org, f"w{n}.txt", b"Invoice 1")) for n in range(3)]
+
+    # nobody else waits: the next worker takes them rather than stay idle
+    assert processing.execute_run(waiting[0].pk) is True
+    assert {run_of(r.document).status for r in waiting} == {Run.Status.SUCCEEDED}
+
+    # once another organization waits, the limit holds again
+    ours = run_of(make_document(org, "later.txt", b"Invoice 2"))
+    theirs = others_waiting(outsider)
+    assert processing.execute_run(ours.pk, batch_size=1) is False
+    assert processing.execute_run(theirs.pk, batch_size=1) is True
+
+
 def test_a_run_waits_while_its_organization_is_at_its_limit(org, settings, outsider):
     settings.PYQ_ORG_MAX_RUNNING = 2
     busy = hold_slots(org, 2)
@@ -738,8 +761,9 @@ def test_batching_takes_no_more_runs_of_an_organization_than_its_free_slots(
     assert seen[0] == {org.pk: 2, outsider.org.pk: 2}  # never more than the limit
 
 
-def test_the_oldest_waiting_run_of_an_organization_goes_first(org, settings):
+def test_the_oldest_waiting_run_of_an_organization_goes_first(org, settings, outsider):
     settings.PYQ_ORG_MAX_RUNNING = 1
+    others_waiting(outsider)
     older = run_of(make_document(org, "old.txt", b"Invoice 1"))
     newer = run_of(make_document(org, "new.txt", b"Invoice 2"))
 
@@ -749,10 +773,11 @@ def test_the_oldest_waiting_run_of_an_organization_goes_first(org, settings):
     assert [run_of(d).status for d in (older.document, newer.document)] == ["succeeded"] * 2
 
 
-def test_a_builders_test_run_goes_before_waiting_runs(org, settings):
+def test_a_builders_test_run_goes_before_waiting_runs(org, settings, outsider):
     from automations.services import start_run
 
     settings.PYQ_ORG_MAX_RUNNING = 1
+    others_waiting(outsider)
     older = run_of(make_document(org, "old.txt", b"Invoice 1"))
     test = start_run(older.document, is_test=True, trigger=Run.Trigger.TEST)
 
@@ -779,10 +804,11 @@ def test_zero_means_no_limit(org, settings):
     assert processing.execute_run(run.pk) is True
 
 
-def test_the_task_of_a_waiting_run_asks_again_later(org, settings, monkeypatch):
+def test_the_task_of_a_waiting_run_asks_again_later(org, settings, monkeypatch, outsider):
     from automations import tasks
 
     settings.PYQ_ORG_MAX_RUNNING = 1
+    others_waiting(outsider)
     hold_slots(org, 1)
     run = run_of(make_document(org, "w.txt", b"Invoice 1"))
     sent: list[tuple] = []
@@ -798,10 +824,11 @@ def test_the_task_of_a_waiting_run_asks_again_later(org, settings, monkeypatch):
     assert Run.objects.get(pk=run.pk).status == Run.Status.QUEUED
 
 
-def test_an_inline_task_leaves_a_waiting_run_queued(org, settings, eager):
+def test_an_inline_task_leaves_a_waiting_run_queued(org, settings, eager, outsider):
     from automations import tasks
 
     settings.PYQ_ORG_MAX_RUNNING = 1
+    others_waiting(outsider)
     hold_slots(org, 1)
     run = run_of(make_document(org, "w.txt", b"Invoice 1"))
 

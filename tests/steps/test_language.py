@@ -65,3 +65,35 @@ def test_script_shares_count_letters_only():
 
     assert letters == 11
     assert shares == pytest.approx({"Latin": 7 / 11, "Cyrillic": 4 / 11})
+
+
+MIXED = [
+    "INVOICE No. 42 from ACME GmbH, due 2024-03-01: total EUR 1.234,50 (VAT 19%).",
+    "Tiếng Việt có dấu: hóa đơn số 7, tổng cộng 500.000 đồng — cảm ơn!",
+    "Şirket faturası: ödeme ţ ș ț; « guillemets » — and URLs http://example.com mail@x.io",
+    "カタカナとひらがな、漢字も。한국어 문장도 있습니다. ㄅㄆㄇ",
+    *TEXTS.values(),
+]
+
+
+@pytest.mark.parametrize("text", MIXED)
+def test_ngram_counts_are_langdetects_own(text):
+    """The one-pass counting sees exactly the n-grams langdetect's detector extracts."""
+    from collections import Counter
+
+    from catalog.runtime.language import _get_factory, ngrams
+
+    factory = _get_factory()
+    detector = factory.create()
+    detector.append(text)
+    detector.cleaning_text()
+
+    assert ngrams(detector.text, factory.word_lang_prob_map) == Counter(detector._extract_ngrams())
+
+
+def test_script_shares_of_plain_ascii_and_of_other_scripts():
+    assert script_shares("Total: 12.50 EUR") == ({"Latin": 1.0}, 8)
+    assert script_shares("12.50 / 3") == ({}, 0)
+    shares, letters = script_shares("Итого total")
+    assert letters == 10
+    assert shares == {"Cyrillic": 0.5, "Latin": 0.5}

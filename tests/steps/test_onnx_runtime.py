@@ -82,3 +82,18 @@ def test_an_unknown_runtime_is_refused(monkeypatch):
     monkeypatch.setenv("PYQ_EMBEDDING_RUNTIME", "tensorrt")
     with pytest.raises(ValueError, match="onnxruntime, torch"):
         embeddings.default_runtime()
+
+
+def test_batches_keep_padding_small_and_every_text_once():
+    lengths = np.array([12, 40, 11, 12, 39, 5, 12, 6, 38, 12])
+
+    batches = onnx_encoder.length_batches(lengths, batch_size=3)
+
+    assert sorted(np.concatenate(batches).tolist()) == list(range(len(lengths)))
+    assert all(len(b) <= 3 for b in batches)
+    for batch in batches:
+        width = lengths[batch].max()
+        padding = width * len(batch) - lengths[batch].sum()
+        assert padding <= onnx_encoder.MAX_PADDING * width * len(batch)
+    # the longest texts go together, not beside the short ones
+    assert sorted(lengths[batches[0]].tolist()) == [38, 39, 40]
