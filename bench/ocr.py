@@ -10,6 +10,7 @@ busy). "Pyq" is the whole extract_text step (check the file by content, OCR, pag
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -70,7 +71,9 @@ def measure(kind: str, engine: str, paths: list[str], workers: int) -> float:
         return round(len(paths) / fn(engine, paths), 3)
     shares = [paths[i::workers] for i in range(workers)]
     began = time.perf_counter()
-    with ProcessPoolExecutor(workers) as pool:
+    # Fresh processes (spawn): forked ones would inherit what the Pyq run set in this one
+    # (Tesseract's thread setting), and the bare engine must run as its library offers it.
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         list(pool.map(fn, [engine] * workers, shares))
     return round(len(paths) / (time.perf_counter() - began), 3)
 

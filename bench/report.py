@@ -37,7 +37,7 @@ def section() -> str:
             f"stored | {ours['docs_per_s']} | {ours['seconds']} |",
             "",
             f"Ratio {pipeline['ratio']} (target {pipeline['target_ratio']}); worker memory "
-            f"{ours['worker_rss_mb']} MB.",
+            f"{ours['worker_rss_mb']} MB (its main process and its model processes together).",
             "",
         ]
     for engine in ("rapidocr", "tesseract"):

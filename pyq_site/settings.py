@@ -236,6 +236,8 @@ if _broker_scheme not in {"filesystem", "redis", "rediss", "amqp", "amqps", "mem
     CELERY_BROKER_URL, _broker_scheme = _broker_default, "filesystem"
 CELERY_DIR = DATA_DIR / "celery"
 if _broker_scheme == "filesystem":
+    # kombu's transport, with each message written whole before it appears (pyq_site/broker.py)
+    CELERY_BROKER_TRANSPORT = "pyq_site.broker:Transport"
     _queue_dir = CELERY_DIR / "queue"
     for _folder in (_queue_dir, *(CELERY_DIR / n for n in ("processed", "results", "control"))):
         _folder.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 from PIL import Image
 
@@ -68,6 +70,22 @@ def test_tesseract_reads_rendered_words(text_image):
     assert engine.name == "tesseract"
     _assert_reads_invoice(result, image)
     assert [line.text for line in result.lines] == ["INVOICE 4721", "TOTAL 93.50"]
+
+
+@needs_tesseract
+def test_tesseract_runs_with_one_openmp_thread_unless_told(text_image, monkeypatch):
+    import pytesseract
+
+    monkeypatch.setattr(pytesseract.pytesseract, "environ", pytesseract.pytesseract.environ)
+    monkeypatch.delenv("PYQ_TESSERACT_THREADS", raising=False)
+    get_ocr_engine("tesseract").recognize(text_image(["TOTAL 93.50"]))
+    assert pytesseract.pytesseract.environ["OMP_THREAD_LIMIT"] == "1"
+
+    monkeypatch.setenv("PYQ_TESSERACT_THREADS", "2")
+    result = get_ocr_engine("tesseract").recognize(text_image(["TOTAL 93.50"]))
+    assert pytesseract.pytesseract.environ["OMP_THREAD_LIMIT"] == "2"
+    assert result.text == "TOTAL 93.50"
+    assert "OMP_THREAD_LIMIT" not in os.environ or os.environ["OMP_THREAD_LIMIT"] != "2"
 
 
 @needs_tesseract
