@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import uuid
 
 import pytest
 from django.conf import settings
@@ -26,27 +27,30 @@ def connection(folder) -> Connection:
 
 
 def test_a_message_is_renamed_into_place_after_it_is_written(tmp_path, monkeypatch):
+    # A queue of its own: kombu keeps the bindings it made per transport class, for every
+    # folder, so a "default" bound by another test's connection would not be bound here.
+    name = f"q{uuid.uuid4().hex}"
     seen: list[tuple[list[str], dict]] = []
     real_replace = os.replace
 
     def replace(src, dst):
         # what a consumer polling the folder could take at this moment, and the file's content
-        visible = [n for n in os.listdir(tmp_path) if n.endswith(".default.msg")]
+        visible = [n for n in os.listdir(tmp_path) if n.endswith(f".{name}.msg")]
         with open(src) as fh:
             seen.append((visible, json.loads(fh.read())))
         real_replace(src, dst)
 
     monkeypatch.setattr(broker.os, "replace", replace)
     with connection(tmp_path) as conn:
-        queue = conn.SimpleQueue("default")
+        queue = conn.SimpleQueue(name)
         queue.put({"run": 42, "text": "x" * 100_000})
 
         [(visible, payload)] = seen
         assert visible == []  # nothing a consumer could read half
-        assert payload["properties"]["delivery_info"]["routing_key"] == "default"
+        assert payload["properties"]["delivery_info"]["routing_key"] == name
         assert (
             [n for n in os.listdir(tmp_path) if ".msg" in n]
-            == [n for n in os.listdir(tmp_path) if n.endswith(".default.msg")]
+            == [n for n in os.listdir(tmp_path) if n.endswith(f".{name}.msg")]
             != []
         )
         message = queue.get(timeout=1)
