@@ -14,6 +14,7 @@ from typing import IO
 
 from django.conf import settings
 from django.core.files import File
+from django.core.files.storage import FileSystemStorage
 from django.db import transaction
 from django.utils import timezone
 
@@ -40,11 +41,14 @@ def max_upload_bytes() -> int:
     return settings.PYQ_MAX_UPLOAD_MB * 1024 * 1024
 
 
-def spool(stream: IO[bytes], limit: int) -> tuple[tempfile._TemporaryFileWrapper, str, int]:
-    """Copy a stream to a temporary file, hashing it; refuse it past `limit` bytes."""
+def spool(
+    stream: IO[bytes], limit: int, folder: str | None = None
+) -> tuple[tempfile._TemporaryFileWrapper, str, int]:
+    """Copy a stream to a temporary file (in `folder`, default the system's), hashing it;
+    refuse it past `limit` bytes."""
     digest = hashlib.sha256()
     size = 0
-    tmp = tempfile.NamedTemporaryFile(prefix="pyq-upload-", delete=True)  # noqa: SIM115
+    tmp = tempfile.NamedTemporaryFile(prefix="pyq-upload-", dir=folder, delete=True)  # noqa: SIM115
     try:
         while chunk := stream.read(CHUNK):
             size += len(chunk)
@@ -136,7 +140,7 @@ def prepare_document(
     limit = max_upload_bytes()
     if declared_size is not None and declared_size > limit:
         raise FileRejected(f"The file is larger than the {settings.PYQ_MAX_UPLOAD_MB} MB limit.")
-    tmp, sha256, size = spool(stream, limit)
+    tmp, sha256, size = spool(stream, limit, folder=_incoming_folder())
     with tmp:
         if size == 0:
             raise FileRejected("The file is empty.")
@@ -155,9 +159,46 @@ def prepare_document(
             sha256=sha256,
             page_count=inspection.page_count,
         )
-        tmp.seek(0)
-        document.file.save(name, File(tmp, name=name), save=False)
+        if not _link_into_storage(document, tmp.name, name):
+            tmp.seek(0)
+            document.file.save(name, File(tmp, name=name), save=False)
     return document
+
+
+def _local_storage() -> FileSystemStorage | None:
+    storage = Document._meta.get_field("file").storage
+    return storage if isinstance(storage, FileSystemStorage) else None
+
+
+def _incoming_folder() -> str | None:
+    """Where uploads are spooled: beside the stored files on local storage, so that the
+    spooled file becomes the stored one by a link instead of a second copy."""
+    storage = _local_storage()
+    if storage is None:
+        return None
+    folder = os.path.join(storage.location, ".incoming")
+    os.makedirs(folder, exist_ok=True)
+    return folder
+
+
+def _link_into_storage(document: Document, spooled: str, name: str) -> bool:
+    """On local storage, store the spooled file under the document's name by a hard link
+    (the spool's own name goes when it closes): no second write of the content. False
+    when that cannot be done here; the caller saves through the storage instead."""
+    storage = _local_storage()
+    if storage is None or storage.directory_permissions_mode is not None:
+        return False
+    target = document.file.field.generate_filename(document, name)
+    path = storage.path(target)
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        os.link(spooled, path)  # fails if the name is taken, or across filesystems
+    except OSError:
+        return False
+    if storage.file_permissions_mode is not None:
+        os.chmod(path, storage.file_permissions_mode)
+    document.file.name = target
+    return True
 
 
 def _save_documents(

@@ -153,3 +153,25 @@ def test_a_thousand_page_pdf_is_refused_with_the_page_limit(member):
     assert "500" in error  # PYQ_MAX_PAGES, the default
     assert Document.objects.count() == 0
     assert stored_files() == []
+
+
+def test_an_upload_is_stored_once_with_the_storages_permissions(member, settings):
+    document = make_document(member.org, "note.txt", b"plain text to keep")
+
+    (stored,) = stored_files()  # the spooled copy is gone, only the stored file is left
+    assert stored == Path(settings.MEDIA_ROOT) / document.file.name
+    assert stored.read_bytes() == b"plain text to keep"
+    assert stored.stat().st_mode & 0o777 == settings.FILE_UPLOAD_PERMISSIONS
+    assert stored.stat().st_nlink == 1
+    assert list((Path(settings.MEDIA_ROOT) / ".incoming").iterdir()) == []
+
+
+def test_a_taken_name_falls_back_to_a_storage_save(member, settings, monkeypatch):
+    from automations import services
+
+    monkeypatch.setattr(services.os, "link", mock.Mock(side_effect=FileExistsError))
+    document = make_document(member.org, "note.txt", b"saved the usual way")
+
+    (stored,) = stored_files()
+    assert stored == Path(settings.MEDIA_ROOT) / document.file.name
+    assert stored.read_bytes() == b"saved the usual way"
