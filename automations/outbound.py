@@ -11,6 +11,7 @@ private address. Pure Python: settings are passed in.
 from __future__ import annotations
 
 import http.client
+import io
 import ipaddress
 import socket
 import ssl
@@ -20,6 +21,9 @@ from urllib.parse import urljoin, urlsplit
 
 MAX_BODY_BYTES = 64 * 1024
 REDIRECTS_FOLLOWED = (307, 308)  # the only ones that keep the method and the body
+# Said for any refused address: never which address a name resolves to, as that would let
+# a tenant map the internal network through error messages.
+BLOCKED_MESSAGE = "This address points to a private network, which Pyq may not call."
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
@@ -34,9 +38,12 @@ class OutboundError(Exception):
 
 
 class OutboundBlocked(OutboundError):
-    """The URL resolves to an address on a private network (never transient)."""
+    """The URL resolves to an address on a private network (never transient). The message
+    does not say the address; ``address`` is for the operator's logs only."""
 
-    def __init__(self, message: str, *, host: str = "", address: str = "") -> None:
+    def __init__(
+        self, message: str = BLOCKED_MESSAGE, *, host: str = "", address: str = ""
+    ) -> None:
         super().__init__(message, transient=False)
         self.host = host
         self.address = address
@@ -110,12 +117,15 @@ def post_json(
 ) -> Response:
     """POST ``body`` to ``url`` and return the answer, whatever its status.
 
-    ``timeout`` bounds the connection and the whole answer. Raises OutboundBlocked for
-    a private address (also behind a redirect) and OutboundError when no answer came.
+    ``timeout`` is a deadline for the whole exchange, redirects included: connecting,
+    sending, the status line, the headers and the body (a receiver that dribbles a header
+    line at a time cannot hold the worker past it). Raises OutboundBlocked for a private
+    address (also behind a redirect) and OutboundError when no answer came in time.
     """
+    deadline = time.monotonic() + timeout
     for hop in range(max_redirects + 1):
         target = _target(url, allow_private)
-        response = _post(target, body, headers, timeout)
+        response = _post(target, body, headers, timeout, deadline)
         location = response.headers.get("location")
         if response.status not in REDIRECTS_FOLLOWED or not location:
             return response
@@ -144,9 +154,7 @@ def _target(url: str, allow_private: bool) -> _Target:
     if not allow_private:
         for address in addresses:
             if is_blocked_address(ipaddress.ip_address(address)):
-                raise OutboundBlocked(
-                    f"{host} is on a private network ({address}).", host=host, address=address
-                )
+                raise OutboundBlocked(host=host, address=address)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return _Target(scheme, host, port, path, addresses)
 
@@ -174,52 +182,134 @@ def _resolve(host: str, port: int) -> tuple[str, ...]:
     return tuple(addresses)
 
 
-class _PinnedHTTPConnection(http.client.HTTPConnection):
+def _time_left(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError
+    return left
+
+
+class _DeadlineReader(io.RawIOBase):
+    """The socket's bytes, each read given only the time left before the deadline.
+
+    A socket timeout bounds one read; http.client reads the status line and each header
+    line separately, so without this a receiver sending a line every second stays
+    within any per-read timeout for as long as it likes."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self._sock = sock
+        # The socket's own reader: it keeps the socket open while the answer is read after
+        # the connection lets go of it (as http.client does for "Connection: close").
+        self._raw = sock.makefile("rb", buffering=0)
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int | None:  # type: ignore[override]
+        self._sock.settimeout(_time_left(self._deadline))
+        return self._raw.readinto(buffer)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+class _DeadlineSocket:
+    """What HTTPResponse is given: it only calls ``makefile("rb")``."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self._sock = sock
+        self._deadline = deadline
+
+    def makefile(self, mode: str = "rb", *args, **kwargs) -> io.BufferedReader:
+        return io.BufferedReader(_DeadlineReader(self._sock, self._deadline))
+
+
+class _DeadlineMixin:
+    """Connects to one of the checked addresses within the deadline, sends within what is
+    left, and reads the answer through a _DeadlineReader."""
+
+    addresses: tuple[str, ...]
+    deadline: float
+    port: int
+    sock: socket.socket | None
+
+    def _connect_pinned(self) -> socket.socket:
+        return _connect_any(self.addresses, self.port, self.deadline)
+
+    def response_class(self, sock: socket.socket, *args, **kwargs) -> http.client.HTTPResponse:  # type: ignore[override]
+        return http.client.HTTPResponse(_DeadlineSocket(sock, self.deadline), *args, **kwargs)  # type: ignore[arg-type]
+
+    def send(self, data) -> None:  # type: ignore[no-untyped-def]
+        if self.sock is not None:
+            self.sock.settimeout(_time_left(self.deadline))  # sendall: one bound for all
+        super().send(data)  # type: ignore[misc]
+
+
+class _PinnedHTTPConnection(_DeadlineMixin, http.client.HTTPConnection):
     """Connects to one of the checked addresses; Host header stays the name."""
 
-    def __init__(self, target: _Target, timeout: float) -> None:
-        super().__init__(target.host, target.port, timeout=timeout)
+    def __init__(self, target: _Target, deadline: float) -> None:
+        super().__init__(target.host, target.port, timeout=_time_left(deadline))
         self.addresses = target.addresses
+        self.deadline = deadline
 
     def connect(self) -> None:
-        self.sock = _connect_any(self.addresses, self.port, self.timeout)
+        self.sock = self._connect_pinned()
 
 
-class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, target: _Target, timeout: float) -> None:
+class _PinnedHTTPSConnection(_DeadlineMixin, http.client.HTTPSConnection):
+    def __init__(self, target: _Target, deadline: float) -> None:
         super().__init__(
-            target.host, target.port, timeout=timeout, context=ssl.create_default_context()
+            target.host,
+            target.port,
+            timeout=_time_left(deadline),
+            context=ssl.create_default_context(),
         )
         self.addresses = target.addresses
+        self.deadline = deadline
 
     def connect(self) -> None:
-        sock = _connect_any(self.addresses, self.port, self.timeout)
+        sock = self._connect_pinned()
         try:
+            # The handshake as a whole is bounded by the socket's timeout (CPython's ssl
+            # module counts down one deadline across its waits).
+            sock.settimeout(_time_left(self.deadline))
             self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
         except BaseException:
             sock.close()
             raise
 
 
-def _connect_any(addresses: tuple[str, ...], port: int, timeout: float | None) -> socket.socket:
+def _connect_any(addresses: tuple[str, ...], port: int, deadline: float) -> socket.socket:
     error: OSError | None = None
     for address in addresses:
         try:
-            return socket.create_connection((address, port), timeout=timeout)
+            return socket.create_connection((address, port), timeout=_time_left(deadline))
+        except TimeoutError:
+            raise
         except OSError as exc:  # refused or unreachable: the next address may answer
             error = exc
     assert error is not None
     raise error
 
 
-def _post(target: _Target, body: bytes, headers: dict[str, str], timeout: float) -> Response:
+def _post(
+    target: _Target, body: bytes, headers: dict[str, str], timeout: float, deadline: float
+) -> Response:
     cls = _PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection
-    connection = cls(target, timeout)
-    deadline = time.monotonic() + timeout
+    try:
+        connection = cls(target, deadline)
+    except TimeoutError:
+        raise OutboundError(
+            f"{target.host} did not answer within {timeout:g} s.", transient=True
+        ) from None
     try:
         connection.request("POST", target.path, body=body, headers=headers)
         answer = connection.getresponse()
-        preview = _read_capped(answer, connection, deadline)
+        preview = _read_capped(answer, deadline)
         return Response(answer.status, {k.lower(): v for k, v in answer.getheaders()}, preview)
     except ssl.SSLCertVerificationError as exc:
         raise OutboundError(
@@ -238,19 +328,14 @@ def _post(target: _Target, body: bytes, headers: dict[str, str], timeout: float)
         connection.close()
 
 
-def _read_capped(
-    answer: http.client.HTTPResponse, connection: http.client.HTTPConnection, deadline: float
-) -> bytes:
-    """At most MAX_BODY_BYTES of the body, within the overall deadline (a server that
-    sends one byte at a time must not hold the worker)."""
+def _read_capped(answer: http.client.HTTPResponse, deadline: float) -> bytes:
+    """At most MAX_BODY_BYTES of the body, within the overall deadline (each read of the
+    socket is also bounded by it: a server that sends one byte at a time must not hold
+    the worker)."""
     chunks: list[bytes] = []
     size = 0
     while size < MAX_BODY_BYTES:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError
-        if connection.sock is not None:
-            connection.sock.settimeout(left)
+        _time_left(deadline)
         chunk = answer.read1(min(8192, MAX_BODY_BYTES - size))
         if not chunk:
             break

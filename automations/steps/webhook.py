@@ -150,9 +150,11 @@ def _attempt(
             allow_private=allow_private,
         )
     except outbound.OutboundBlocked as exc:
+        # Never say which address the name resolved to (that would map the private
+        # network for whoever configures the URL); the operator's log has it.
+        logger.warning("webhook to %s refused: %s is private", exc.host, exc.address)
         raise StepFailed(
-            f"This address is on a private network ({exc.host} is {exc.address}); "
-            "webhooks can only be sent to public addresses."
+            f"{outbound.BLOCKED_MESSAGE} Webhooks can only be sent to public addresses."
         ) from None
     except outbound.OutboundError as exc:
         error, transient = str(exc), exc.transient

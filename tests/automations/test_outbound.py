@@ -139,10 +139,13 @@ def test_check_url_refuses_private_addresses(url: str) -> None:
 def test_check_url_refuses_a_name_that_resolves_to_loopback(names: Names) -> None:
     # Given localhost resolving to loopback
     names.table["localhost"] = ["127.0.0.1"]
-    # When it is checked Then it is refused and the error names the address
+    # When it is checked Then it is refused; the message does not say what the name
+    # resolves to (the address is kept on the exception for the operator's logs only)
     with pytest.raises(OutboundBlocked) as refused:
         check_url("http://localhost:8000/hook")
-    assert str(refused.value) == "localhost is on a private network (127.0.0.1)."
+    assert str(refused.value) == (
+        "This address points to a private network, which Pyq may not call."
+    )
     assert (refused.value.host, refused.value.address, refused.value.transient) == (
         "localhost",
         "127.0.0.1",
@@ -274,7 +277,10 @@ def test_post_json_refuses_a_redirect_to_a_private_address(
     # the private address (the fixture would fail one)
     with pytest.raises(OutboundBlocked) as refused:
         post_json(f"http://public.example:{receiver.port}/hook", b"{}", {})
-    assert str(refused.value) == "internal.example is on a private network (10.0.0.5)."
+    assert str(refused.value) == (
+        "This address points to a private network, which Pyq may not call."
+    )
+    assert "10.0.0.5" not in str(refused.value)
     assert len(receiver.requests) == 1
 
 
@@ -328,3 +334,73 @@ def test_post_json_refuses_loopback_by_default(receiver: Receiver) -> None:
     with pytest.raises(OutboundBlocked):
         post_json(receiver.url, b"{}", {})
     assert receiver.requests == []
+
+
+class Dribbler:
+    """A loopback server that accepts a request, sends a status line and then one header
+    line every ``pause`` seconds, ``lines`` of them, as a slow or hostile receiver can."""
+
+    def __init__(self, lines: int = 40, pause: float = 0.3) -> None:
+        self.sent = 0
+        self.lines = lines
+        self.pause = pause
+        self.stop = threading.Event()
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(1)
+        self.port = self.listener.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        connection, _ = self.listener.accept()
+        with connection:
+            connection.recv(65536)
+            try:
+                connection.sendall(b"HTTP/1.1 200 OK\r\n")
+                while self.sent < self.lines and not self.stop.wait(self.pause):
+                    connection.sendall(f"X-Slow-{self.sent}: yes\r\n".encode())
+                    self.sent += 1
+                connection.sendall(b"Content-Length: 0\r\n\r\n")
+            except OSError:  # the client hung up: what the deadline should make it do
+                pass
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        self.listener.close()
+
+
+def test_post_json_deadline_covers_the_headers_of_a_dribbling_receiver() -> None:
+    # Given a receiver that sends a header line every 0.3 s, 40 of them (12 s in all),
+    # each line well within a per-read timeout of 1 s
+    dribbler = Dribbler(lines=40, pause=0.3)
+    began = time.monotonic()
+    try:
+        # When a request with a 1 s deadline is posted to it
+        with pytest.raises(OutboundError) as failed:
+            post_json(
+                f"http://127.0.0.1:{dribbler.port}/", b"{}", {}, timeout=1, allow_private=True
+            )
+        elapsed = time.monotonic() - began
+        # Then it fails as a transient timeout long before the receiver is done: the
+        # deadline is for the whole exchange, not for each line read (a generous bound)
+        assert (str(failed.value), failed.value.transient) == (
+            "127.0.0.1 did not answer within 1 s.",
+            True,
+        )
+        assert dribbler.sent < dribbler.lines
+        assert elapsed < 3
+    finally:
+        dribbler.close()
+
+
+def test_post_json_deadline_covers_a_body_read_after_the_connection_closes(
+    receiver: Receiver,
+) -> None:
+    # Given an HTTP/1.0 receiver (the connection closes after the answer, so http.client
+    # hands the socket over to the answer) with a body in several reads
+    receiver.answers.append((200, {}, b"y" * 100_000))
+    # When a request is posted Then the body is read through the deadline reader
+    response = post_json(receiver.url, b"{}", {}, timeout=5, allow_private=True)
+    assert (response.status, len(response.body_preview)) == (200, 64 * 1024)

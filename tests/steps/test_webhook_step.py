@@ -208,11 +208,30 @@ def test_a_private_address_fails_at_once_without_a_request(receiver, run_webhook
     with pytest.raises(StepFailed) as failed:
         run_webhook({"url": receiver.url}, services)
     assert str(failed.value) == (
-        "This address is on a private network (127.0.0.1 is 127.0.0.1); "
-        "webhooks can only be sent to public addresses."
+        "This address points to a private network, which Pyq may not call. "
+        "Webhooks can only be sent to public addresses."
     )
     assert receiver.requests == []
     assert services.pauses == []
+
+
+def test_a_refused_name_does_not_reveal_its_internal_address(run_webhook, monkeypatch) -> None:
+    # Given a name that resolves to an address on the internal network
+    def resolve(host, port, *args, **kwargs):
+        assert host == "billing.internal.example"
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.5", port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    services = WorkerServices(allow_private_urls=False)
+    # When a webhook is sent to it Then it is refused, and neither the message nor the
+    # step's output says what the name resolves to
+    with pytest.raises(StepFailed) as failed:
+        run_webhook({"url": "http://billing.internal.example/hook"}, services)
+    assert str(failed.value) == (
+        "This address points to a private network, which Pyq may not call. "
+        "Webhooks can only be sent to public addresses."
+    )
+    assert "10.0.0.5" not in repr(failed.value.__dict__)
 
 
 def test_services_without_the_setting_refuse_private_addresses(
