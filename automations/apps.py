@@ -4,3 +4,14 @@ from django.apps import AppConfig
 class AutomationsConfig(AppConfig):
     name = "automations"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.conf import settings
+
+        from automations.steps import email
+
+        # The email step imports no Django: it asks this hook, read at each check, so that
+        # the operator's setting (and a test's override) holds when a workflow is saved.
+        email.remote_content_allowed = lambda: bool(
+            getattr(settings, "PYQ_EMAIL_ALLOW_REMOTE_CONTENT", False)
+        )

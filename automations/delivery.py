@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import smtplib
 from collections.abc import Sequence
+from datetime import timedelta
 from email.utils import make_msgid, parseaddr
 
 from django.conf import settings
 from django.core.mail import BadHeaderError, EmailMultiAlternatives, get_connection
+from django.db import transaction
+from django.db.models import Sum
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 
+from accounts.models import Organization
 from automations.engine.steps import StepFailed, StepTransient
-from automations.models import Run
+from automations.models import Run, SentEmail
+from automations.steps.email import remote_content, remote_content_message
 
 SMTP_TIMEOUT = 30  # seconds, when settings.EMAIL_TIMEOUT is not set
 
@@ -40,7 +46,63 @@ def send_email(
     reply_to: str | None = None,
     attachments: Sequence[tuple[str, bytes, str]] = (),
 ) -> dict:
-    """Send one message from DEFAULT_FROM_EMAIL; returns {"message_id": "<...>"}."""
+    """Send one message from DEFAULT_FROM_EMAIL; returns {"message_id": "<...>"}.
+
+    The message counts against its organization's quota before it goes; one that fails is
+    taken off again. HTML that loads content from elsewhere is refused (unless allowed)."""
+    if html and not settings.PYQ_EMAIL_ALLOW_REMOTE_CONTENT:
+        found = remote_content(html)
+        if found:
+            raise StepFailed(f"The email was not sent: {remote_content_message(found)}")
+    sent = _count_against_quota(run, len(to))
+    try:
+        return _send(run, to, subject, text, html, reply_to, attachments)
+    except BaseException:
+        if sent is not None:
+            SentEmail.objects.filter(pk=sent.pk).delete()
+        raise
+
+
+QUOTA_WINDOW = timedelta(hours=24)
+
+
+def _count_against_quota(run: Run, recipients: int) -> SentEmail | None:
+    """Record the message, or fail the step (not retried) when the organization's
+    recipients in the last 24 hours would pass PYQ_EMAIL_QUOTA_PER_DAY. The organization's
+    row is locked while counting, so that workers sending at once count one after another."""
+    quota = settings.PYQ_EMAIL_QUOTA_PER_DAY
+    if not quota:
+        return None
+    with transaction.atomic():
+        Organization.objects.select_for_update().filter(pk=run.organization_id).first()
+        since = timezone.now() - QUOTA_WINDOW
+        used = (
+            SentEmail.objects.filter(
+                organization_id=run.organization_id, sent_at__gte=since
+            ).aggregate(total=Sum("recipients"))["total"]
+            or 0
+        )
+        if used + recipients > quota:
+            left = max(quota - used, 0)
+            raise StepFailed(
+                f"The email was not sent: this organization may email {quota} recipients a "
+                f"day, {used} have been emailed in the last 24 hours, and this message has "
+                f"{recipients} (room for {left} more). Ask your administrator to raise the limit."
+            )
+        return SentEmail.objects.create(
+            organization_id=run.organization_id, run=run, recipients=recipients
+        )
+
+
+def _send(
+    run: Run,
+    to: list[str],
+    subject: str,
+    text: str,
+    html: str | None,
+    reply_to: str | None,
+    attachments: Sequence[tuple[str, bytes, str]],
+) -> dict:
     message_id = make_msgid(idstring=f"pyq-run-{run.pk}", domain=_sender_domain())
     message = EmailMultiAlternatives(
         subject=subject,

@@ -385,3 +385,19 @@ class TableRow(models.Model):
 
     def __str__(self) -> str:
         return f"Row {self.pk} of {self.table}"
+
+
+class SentEmail(models.Model):
+    """One message the email step sent (or is sending): the organization's daily sending
+    quota counts these rows' recipients (automations/delivery.py)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    run = models.ForeignKey(Run, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    recipients = models.PositiveIntegerField()
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "sent_at"], name="sentemail_org_time")]
+
+    def __str__(self) -> str:
+        return f"{self.recipients} recipient(s) at {self.sent_at:%Y-%m-%d %H:%M}"

@@ -161,6 +161,12 @@ STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Recipients the email step of one organization may send to in any 24 hours (each message
+# counts once per address); 0 removes the limit (automations/delivery.py).
+PYQ_EMAIL_QUOTA_PER_DAY = env_int("PYQ_EMAIL_QUOTA_PER_DAY", 200, minimum=0)
+# HTML bodies that load images, styles or frames from other sites are refused (they tell
+# those sites who opened which message); true allows them (automations/steps/email.py).
+PYQ_EMAIL_ALLOW_REMOTE_CONTENT = env_bool("PYQ_EMAIL_ALLOW_REMOTE_CONTENT", False)
 _storage = env_choice("PYQ_STORAGE", "filesystem", ("filesystem", "s3"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

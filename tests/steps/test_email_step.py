@@ -10,15 +10,17 @@ import socket
 import socketserver
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from email import message_from_bytes, policy
 
 import pytest
 from django.core import mail
+from django.utils import timezone
 
 from automations import delivery, processing
 from automations.engine.pipeline import parse_pipeline
 from automations.engine.steps import StepConfigError, StepFailed, StepTransient, get_step
-from automations.models import Run, StepRun
+from automations.models import Run, SentEmail, StepRun
 from tests import files
 from tests.automations.helpers import make_document
 
@@ -446,3 +448,158 @@ def test_a_run_whose_mail_server_is_down_fails_the_email_step(smtp, owner, setti
     assert "The mail server answered 421: 4.3.2 service not available" in step.error
     assert smtp.messages == []
     assert run.steps.get(step_id="fields").status == StepRun.Status.SUCCEEDED
+
+
+# --- remote content in HTML and the organization's sending quota ---------------------------
+
+
+REMOTE_HTML = [
+    ('<p>Hi</p><img src="https://track.example/open.gif">', "<img src="),
+    ('<img srcset="https://cdn.example/a.png 2x">', "<img srcset="),
+    ('<link rel="stylesheet" href="https://cdn.example/mail.css">', "a <link> element"),
+    ('<table background="http://cdn.example/bg.png"><tr><td>x</td></tr></table>', "background"),
+    ("<div style=\"background-image: url('//cdn.example/bg.png')\">x</div>", "url(//cdn"),
+    ('<style>@import "https://cdn.example/a.css";</style>', "a <style> element"),
+    ('<div style="background: u\\72l(https://cdn.example/x)">x</div>', "the style of <div>"),
+    ('<iframe src="https://evil.example/"></iframe>', "a <iframe> element"),
+    ("<script>document.title = 1</script>", "a <script> element"),
+    ('<!--[if mso]><v:image src="https://cdn.example/a.png" /><![endif]-->', "conditional"),
+    ('<svg><image href="https://cdn.example/a.svg"/></svg>', "<image href="),
+    ('<img src="{{ logo }}">', "<img src="),
+]
+
+
+@pytest.mark.parametrize(("html", "named"), REMOTE_HTML)
+def test_html_that_loads_remote_content_is_refused_when_saved(html, named) -> None:
+    # Given an HTML body that a mail program would fetch something for when it is opened
+    config = {"to": ["a@b.example"], "html": html}
+    # When the workflow is saved (its pipeline parsed) Then it is refused, naming the part
+    with pytest.raises(StepConfigError) as refused:
+        parse_pipeline([{"step": "email", "config": config}])
+    message = str(refused.value)
+    assert message.startswith("Send by email: html: it loads content from elsewhere (")
+    assert named in message
+    assert message.endswith(
+        "Mail from Pyq may not load images, styles, frames or scripts from other sites; put "
+        "images in as data: addresses or link to them instead."
+    )
+
+
+def test_html_with_links_embedded_images_and_styles_is_accepted() -> None:
+    html = (
+        '<style>p { color: #333; background: url("data:image/png;base64,AAAA") }</style>'
+        '<p style="font-weight: bold">Total {{ total }}</p><img src="cid:logo" alt="">'
+        '<img src="data:image/png;base64,AAAA" alt=""><a href="https://pyq.example/runs/">run</a>'
+    )
+    [spec] = parse_pipeline([{"step": "email", "config": {"to": ["a@b.example"], "html": html}}])
+    assert spec.config["html"] == html
+
+
+def test_the_operator_may_allow_remote_content(settings) -> None:
+    settings.PYQ_EMAIL_ALLOW_REMOTE_CONTENT = True
+    html = '<img src="https://cdn.example/logo.png">'
+    [spec] = parse_pipeline([{"step": "email", "config": {"to": ["a@b.example"], "html": html}}])
+    assert spec.config["html"] == html
+
+
+def test_a_field_value_that_makes_an_address_remote_is_refused_at_send_time(make_context):
+    # Given a template that puts a field in an embedded image's address (accepted when
+    # saved) and a document whose field makes it a remote address
+    config = {
+        "to": ["a@b.example"],
+        "html": '<img src="data:{{ logo }}">',
+        "fields": {"logo": "fields.fields.logo.value"},
+    }
+    outputs = {"fields": {"fields": {"logo": {"value": 'x,y" src=http://t.example/p.gif'}}}}
+    # When it runs Then the step fails (not retried) and nothing is sent: html.escape keeps
+    # the value inside the attribute, so only a value in an unquoted one could get out;
+    # the rendered body is checked all the same
+    _outcome, sent = run_with_outputs(make_context, config, outputs)
+    assert sent[0]["html"] == '<img src="data:x,y&quot; src=http://t.example/p.gif">'
+    config["html"] = "<img src=data:{{ logo }}>"
+    outputs["fields"]["fields"]["logo"]["value"] = "x background=http://t.example/p.gif"
+    with pytest.raises(StepFailed) as refused:
+        run_with_outputs(make_context, config, outputs)
+    assert not isinstance(refused.value, StepTransient)
+    assert str(refused.value).startswith(
+        "The email was not sent: it loads content from elsewhere "
+        '(<img background="http://t.example/p.gif">).'
+    )
+
+
+def test_delivery_refuses_remote_html_even_from_another_caller(smtp, a_run) -> None:
+    with pytest.raises(StepFailed) as refused:
+        delivery.send_email(
+            a_run,
+            to=["ann@acme.example"],
+            subject="x",
+            text="x",
+            html='<img src="https://track.example/p.gif">',
+        )
+    assert str(refused.value).startswith("The email was not sent: it loads content from")
+    assert smtp.messages == []
+    assert SentEmail.objects.count() == 0
+
+
+def test_an_organization_over_its_daily_quota_sends_nothing_more(
+    smtp, owner, outsider, settings
+) -> None:
+    # Given a quota of 5 recipients a day, and 3 already emailed by the owner's organization
+    settings.PYQ_EMAIL_QUOTA_PER_DAY = 5
+    first = make_document(owner.org, "a.txt", b"hello").runs.get()
+    send(first, ["a@acme.example", "b@acme.example", "c@acme.example"])
+    # When a message to 3 more is sent Then it fails for good with the numbers, and nothing
+    # went out or was counted
+    second = make_document(owner.org, "b.txt", b"hello").runs.get()
+    with pytest.raises(StepFailed) as refused:
+        send(second, ["d@acme.example", "e@acme.example", "f@acme.example"])
+    assert not isinstance(refused.value, StepTransient)
+    assert str(refused.value) == (
+        "The email was not sent: this organization may email 5 recipients a day, 3 have "
+        "been emailed in the last 24 hours, and this message has 3 (room for 2 more). Ask "
+        "your administrator to raise the limit."
+    )
+    assert len(smtp.messages) == 1
+    assert list(SentEmail.objects.values_list("run", "recipients")) == [(first.pk, 3)]
+    # And a message that fits still goes, while another organization has its own quota
+    send(second, ["d@acme.example", "e@acme.example"])
+    other = make_document(outsider.org, "c.txt", b"hello").runs.get()
+    send(other, [f"{n}@other.example" for n in "abcde"])
+    assert len(smtp.messages) == 3
+
+
+def test_a_day_old_message_no_longer_counts(smtp, a_run, settings) -> None:
+    settings.PYQ_EMAIL_QUOTA_PER_DAY = 2
+    send(a_run, ["a@acme.example", "b@acme.example"])
+    SentEmail.objects.update(sent_at=timezone.now() - timedelta(hours=24, seconds=1))
+    send(a_run, ["a@acme.example", "b@acme.example"])
+    assert len(smtp.messages) == 2
+
+
+def test_a_message_that_fails_is_not_counted(smtp, a_run, settings) -> None:
+    settings.PYQ_EMAIL_QUOTA_PER_DAY = 1
+    smtp.data_answer = "451 4.3.0 mailbox busy, try later"
+    with pytest.raises(StepTransient):
+        send(a_run, ["ann@acme.example"])
+    assert SentEmail.objects.count() == 0
+    smtp.data_answer = "250 2.0.0 queued"
+    send(a_run, ["ann@acme.example"])
+    assert SentEmail.objects.count() == 1
+
+
+def test_a_run_over_the_quota_fails_its_email_step_once(smtp, owner, settings) -> None:
+    # Given a quota of one recipient a day, already used
+    settings.PYQ_EMAIL_QUOTA_PER_DAY = 1
+    settings.PYQ_STEP_RETRY_BASE = 0
+    send(make_document(owner.org, "a.txt", b"x").runs.get(), ["ann@acme.example"])
+    # When an invoice runs through a workflow that mails it
+    run = run_invoice(owner.org, {"to": ["bob@acme.example"]})
+    # Then its email step failed once (not retried) with the quota message
+    step = run.steps.get(step_id="mail")
+    assert (run.status, step.status, step.attempts) == (
+        Run.Status.FAILED,
+        StepRun.Status.FAILED,
+        1,
+    )
+    assert "this organization may email 1 recipients a day" in step.error
+    assert len(smtp.messages) == 1
