@@ -38,7 +38,6 @@ from PIL import Image
 from accounts.models import Organization
 from automations.engine.extract import PageResult, parse_email
 from automations.engine.fields import PageText
-from automations.engine.filetypes import FileRejected
 from automations.engine.pipeline import (
     RetryPolicy,
     StepSpec,
@@ -627,6 +626,12 @@ class RunServices:
     def max_pages(self) -> int:
         return settings.PYQ_MAX_PAGES
 
+    @property
+    def input_limits(self):
+        from automations.services import input_limits
+
+        return input_limits()
+
     def ocr(self, preference: str):
         return get_ocr_engine(settings.PYQ_OCR_ENGINE if preference == "default" else preference)
 
@@ -778,28 +783,23 @@ def _store_page(document: Document, result: PageResult, *, exists: bool = True) 
 
 
 def _ingest_attachments(run: Run, path: str) -> None:
-    """Each attachment of a mail becomes its own Document and Run (once, even if redelivered)."""
-    from automations.services import ingest
+    """Each attachment of a mail becomes its own Document and Run: all of them together,
+    once, even if the task is redelivered or the run retried (services.ingest_attachments).
+    A mail past the limits, or an attachment that could not be stored, fails the step
+    with the reason; nothing of it is kept, so a retry stores them all."""
+    from automations.services import AttachmentError, ingest_attachments, input_limits
 
-    document = run.document
-    if document.attachments.exists():
-        return
-    skipped = []
-    for attachment in parse_email(path).attachments:
-        try:
-            ingest(
-                document.organization,
-                io.BytesIO(attachment.data),
-                attachment.filename,
-                user=document.uploaded_by,
-                source=Document.Source.EMAIL,
-                trigger=Run.Trigger.EMAIL,
-                parent=document,
-            )
-        except FileRejected as exc:
-            skipped.append(f"Attachment {attachment.filename} was skipped: {exc}")
-    if skipped:
-        run.warnings = [*run.warnings, *skipped]
+    content = parse_email(path, input_limits())  # ExtractionError: the step fails with it
+    try:
+        skipped = ingest_attachments(
+            run.document, [(a.filename, a.data) for a in content.attachments]
+        )
+    except AttachmentError as exc:
+        raise StepFailed(str(exc)) from exc
+    messages = [f"Attachment {r.filename} was skipped: {r.message}" for r in skipped]
+    warnings = list(dict.fromkeys([*run.warnings, *messages]))
+    if warnings != run.warnings:
+        run.warnings = warnings
         run.save(update_fields=["warnings"])
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import logging
 import os
@@ -19,7 +20,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Organization, User
-from automations.engine.filetypes import FileRejected, inspect_file, safe_filename
+from automations.engine.filetypes import (
+    FileRejected,
+    InputLimits,
+    inspect_file,
+    safe_filename,
+)
 from automations.models import Document, Run, StepRun, Workflow, WorkflowVersion
 from automations.pipelines import DEFAULT_PIPELINE
 
@@ -39,6 +45,33 @@ class Rejection:
 
 def max_upload_bytes() -> int:
     return settings.PYQ_MAX_UPLOAD_MB * 1024 * 1024
+
+
+MB = 1024 * 1024
+MSG_NOT_STORED = (
+    "This file could not be stored because of a problem on our side. "
+    "Please upload it again in a few minutes."
+)
+
+
+def input_limits() -> InputLimits:
+    """How far an upload may unpack, from the deployment's settings (README "Security")."""
+    return InputLimits(
+        unpacked_bytes=settings.PYQ_MAX_UNPACKED_MB * MB,
+        member_bytes=settings.PYQ_MAX_UNPACKED_PART_MB * MB,
+        members=settings.PYQ_MAX_ARCHIVE_PARTS,
+        ratio=settings.PYQ_MAX_COMPRESSION_RATIO,
+        xml_elements=settings.PYQ_MAX_XML_ELEMENTS,
+        pdf_stream_bytes=settings.PYQ_MAX_PDF_STREAM_MB * MB,
+        image_pixels=settings.PYQ_MAX_IMAGE_PIXELS,
+        mail_attachments=settings.PYQ_MAX_MAIL_ATTACHMENTS,
+        mail_depth=settings.PYQ_MAX_MAIL_DEPTH,
+        mail_bytes=settings.PYQ_MAX_MAIL_UNPACKED_MB * MB,
+    )
+
+
+class AttachmentError(Exception):
+    """A mail's attachments could not be stored; ``str(exc)`` says so for a person."""
 
 
 def spool(
@@ -111,17 +144,94 @@ def ingest_many(
     """
     accepted: list[Document] = []
     rejected: list[Rejection] = []
-    for upload in files:
-        try:
-            accepted.append(
-                prepare_document(
-                    org, upload, upload.name, user=user, source=source, declared_size=upload.size
+    try:
+        for upload in files:
+            try:
+                accepted.append(
+                    prepare_document(
+                        org,
+                        upload,
+                        upload.name,
+                        user=user,
+                        source=source,
+                        declared_size=upload.size,
+                    )
                 )
-            )
-        except FileRejected as exc:
-            rejected.append(Rejection(safe_filename(upload.name), str(exc)))
+            except FileRejected as exc:
+                rejected.append(Rejection(safe_filename(upload.name), str(exc)))
+            except Exception:  # storage or a bug: refuse this file, keep the upload going
+                log.exception("storing the upload %r failed", safe_filename(upload.name))
+                rejected.append(Rejection(safe_filename(upload.name), MSG_NOT_STORED))
+    except BaseException:
+        # Interrupted (a worker timeout, a signal): the files stored so far have no rows.
+        _discard_files(accepted)
+        raise
     _save_documents(accepted, trigger=trigger, user=user, pipeline=pipeline, version=version)
     return accepted, rejected
+
+
+def ingest_attachments(
+    parent: Document, attachments: Iterable[tuple[str, bytes]]
+) -> list[Rejection]:
+    """Store each attachment of a mail as its own Document with a queued Run: all of them
+    in one transaction, once. When the mail already has attachments, an earlier attempt
+    saved them all, and nothing is done again.
+
+    An attachment refused by its content (unsupported, damaged) is skipped and returned.
+    Any other error stores none of them and raises AttachmentError, so that a retry
+    stores them all.
+    """
+    prepared: list[Document] = []
+    rejected: list[Rejection] = []
+    name = ""
+    try:
+        with transaction.atomic():
+            # One attempt at a time per mail (a redelivered task may run beside a slow one).
+            Document.objects.select_for_update().filter(pk=parent.pk).first()
+            if parent.attachments.exists():
+                return []
+            for name, data in attachments:
+                try:
+                    prepared.append(
+                        prepare_document(
+                            parent.organization,
+                            io.BytesIO(data),
+                            name,
+                            user=parent.uploaded_by,
+                            source=Document.Source.EMAIL,
+                            parent=parent,
+                        )
+                    )
+                except FileRejected as exc:
+                    rejected.append(Rejection(safe_filename(name), str(exc)))
+            _save_documents(
+                prepared,
+                trigger=Run.Trigger.EMAIL,
+                user=parent.uploaded_by,
+                pipeline=None,
+                version=None,
+            )
+    except Exception as exc:
+        # Nothing of this attempt is kept: the rows went with the transaction, the files go.
+        _discard_files(prepared)
+        log.exception("storing the attachment %r of document %s failed", name, parent.pk)
+        raise AttachmentError(
+            f"The attachment {safe_filename(name)} could not be stored, so none of this "
+            "e-mail's attachments were kept. Retry the run to store them all."
+        ) from exc
+    except BaseException:
+        _discard_files(prepared)
+        raise
+    return rejected
+
+
+def _discard_files(documents: list[Document]) -> None:
+    """Delete the stored files of documents whose rows were never saved."""
+    for document in documents:
+        try:
+            document.file.delete(save=False)
+        except Exception:  # already gone, or storage down: log, the caller's error matters
+            log.warning("could not delete %s from storage", document.file.name, exc_info=True)
 
 
 def prepare_document(
@@ -144,7 +254,7 @@ def prepare_document(
     with tmp:
         if size == 0:
             raise FileRejected("The file is empty.")
-        inspection = inspect_file(tmp.name, max_pages=settings.PYQ_MAX_PAGES)
+        inspection = inspect_file(tmp.name, max_pages=settings.PYQ_MAX_PAGES, limits=input_limits())
         kind = inspection.kind
         document = Document(
             organization=org,

@@ -190,6 +190,25 @@ if _storage == "s3":
 PYQ_MAX_UPLOAD_MB = env_int("PYQ_MAX_UPLOAD_MB", 25, minimum=1)
 PYQ_MAX_PAGES = env_int("PYQ_MAX_PAGES", 500, minimum=1)
 PYQ_MAX_FILES_PER_UPLOAD = env_int("PYQ_MAX_FILES_PER_UPLOAD", 50, minimum=1)
+# How far an upload may unpack (checked before any parser reads it; automations/engine/
+# filetypes.py InputLimits): a Word document (ZIP) in all, one part of it, its parts, its
+# compression ratio and XML elements; one compressed PDF stream; an image's pixels; a mail's
+# attachments (forwarded messages and theirs included), nesting and unpacked bytes.
+PYQ_MAX_UNPACKED_MB = env_int("PYQ_MAX_UNPACKED_MB", 50, minimum=1)
+PYQ_MAX_UNPACKED_PART_MB = env_int("PYQ_MAX_UNPACKED_PART_MB", 25, minimum=1)
+PYQ_MAX_ARCHIVE_PARTS = env_int("PYQ_MAX_ARCHIVE_PARTS", 1000, minimum=1)
+PYQ_MAX_COMPRESSION_RATIO = env_int("PYQ_MAX_COMPRESSION_RATIO", 100, minimum=1)
+PYQ_MAX_XML_ELEMENTS = env_int("PYQ_MAX_XML_ELEMENTS", 1_000_000, minimum=1)
+PYQ_MAX_PDF_STREAM_MB = env_int("PYQ_MAX_PDF_STREAM_MB", 50, minimum=1)
+PYQ_MAX_IMAGE_PIXELS = env_int("PYQ_MAX_IMAGE_PIXELS", 89_478_485, minimum=1)
+PYQ_MAX_MAIL_ATTACHMENTS = env_int("PYQ_MAX_MAIL_ATTACHMENTS", PYQ_MAX_FILES_PER_UPLOAD, minimum=0)
+PYQ_MAX_MAIL_DEPTH = env_int("PYQ_MAX_MAIL_DEPTH", 3, minimum=0)
+PYQ_MAX_MAIL_UNPACKED_MB = env_int("PYQ_MAX_MAIL_UNPACKED_MB", 2 * PYQ_MAX_UPLOAD_MB, minimum=1)
+# Memory per process: a worker child over PYQ_WORKER_MAX_MEMORY_MB (resident) is replaced
+# after its task; the web server's processes get a hard data limit (pyq_site/memory.py,
+# applied by pyq_site/wsgi.py and pyq_run). 0 turns either off.
+PYQ_WORKER_MAX_MEMORY_MB = env_int("PYQ_WORKER_MAX_MEMORY_MB", 2048, minimum=0)
+PYQ_WEB_MAX_MEMORY_MB = env_int("PYQ_WEB_MAX_MEMORY_MB", 1536, minimum=0)
 DATA_UPLOAD_MAX_NUMBER_FILES = PYQ_MAX_FILES_PER_UPLOAD + 1
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
@@ -268,6 +287,7 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = PYQ_WORKER_MAX_MEMORY_MB * 1024 or None  # KiB
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "automations.tasks.process_run": {"queue": "ml"},

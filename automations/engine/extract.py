@@ -19,14 +19,20 @@ import pypdfium2 as pdfium
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from automations.engine.filetypes import (
+    DEFAULT_LIMITS,
     MSG_DOCX_DAMAGED,
     MSG_IMAGE_DAMAGED,
     MSG_IMAGE_TOO_LARGE,
     MSG_PDF_DAMAGED,
     FileKind,
     FileRejected,
+    InputLimits,
+    check_email_message,
+    check_zip,
     open_pdf,
+    read_email,
     safe_filename,
+    set_image_pixel_limit,
 )
 from catalog.runtime.ocr import OcrEngine, OcrLine, to_rgb
 
@@ -244,10 +250,18 @@ def _has_images(page: pdfium.PdfPage) -> bool:
 # ---------------------------------------------------------------------------- images
 
 
-def _iter_image(path: str | os.PathLike[str], ocr: OcrEngine, start: int) -> Iterator[PageResult]:
+def _iter_image(
+    path: str | os.PathLike[str],
+    ocr: OcrEngine,
+    start: int,
+    limits: InputLimits = DEFAULT_LIMITS,
+) -> Iterator[PageResult]:
+    set_image_pixel_limit(limits)
     try:
-        img = Image.open(path)
-    except Image.DecompressionBombError as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(path)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ExtractionError(MSG_IMAGE_TOO_LARGE) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ExtractionError(MSG_IMAGE_DAMAGED) from exc
@@ -257,11 +271,13 @@ def _iter_image(path: str | os.PathLike[str], ocr: OcrEngine, start: int) -> Ite
             try:
                 img.seek(index)
                 with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                    # The same pixel limit as the upload's inspection (a TIFF page
+                    # past it was refused there); never decode more than that.
+                    warnings.simplefilter("error", Image.DecompressionBombWarning)
                     img.load()
                     # Phone photos are stored sideways with an EXIF rotation flag.
                     frame = ImageOps.exif_transpose(img.copy())
-            except Image.DecompressionBombError as exc:
+            except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
                 raise ExtractionError(MSG_IMAGE_TOO_LARGE) from exc
             except (OSError, SyntaxError, ValueError, EOFError) as exc:
                 raise ExtractionError(MSG_IMAGE_DAMAGED) from exc
@@ -273,11 +289,17 @@ def _iter_image(path: str | os.PathLike[str], ocr: OcrEngine, start: int) -> Ite
 # ------------------------------------------------------------------------------ DOCX
 
 
-def _docx_text(path: str | os.PathLike[str]) -> str:
+def _docx_text(path: str | os.PathLike[str], limits: InputLimits = DEFAULT_LIMITS) -> str:
     import docx
     from docx.table import Table
     from docx.text.paragraph import Paragraph
 
+    try:
+        # The same bounds as the upload's inspection, on what the members really unpack
+        # to: python-docx reads every part whole and lxml builds every element.
+        check_zip(path, limits)
+    except FileRejected as exc:
+        raise ExtractionError(str(exc)) from exc
     try:
         document = docx.Document(os.fspath(path))
     except Exception as exc:  # python-docx raises many types for broken packages
@@ -504,20 +526,21 @@ def _collect_attachments(
     out.append(EmailAttachment(_unique_name(name, used), content_type, data))
 
 
-def parse_email(path: str | os.PathLike[str]) -> EmailContent:
+def parse_email(path: str | os.PathLike[str], limits: InputLimits = DEFAULT_LIMITS) -> EmailContent:
     """Parse an .eml file: headers, readable body and every attachment with its bytes.
 
     The body is the text/plain part, else the HTML part converted to text. Attachments
     are parts with a file name or ``Content-Disposition: attachment`` (named inline
     images included); a forwarded message (message/rfc822) becomes one ``.eml``
     attachment. File names are passed through :func:`safe_filename` and de-duplicated.
+    A mail beyond ``limits`` (attachments, nesting, unpacked bytes) raises
+    :class:`ExtractionError` with the reason, as does one that cannot be parsed.
     """
     try:
-        with open(path, "rb") as fh:
-            msg = email.message_from_binary_file(fh, policy=policy.default)
-    except (OSError, ValueError) as exc:
-        raise ExtractionError("This e-mail file could not be read.") from exc
-    assert isinstance(msg, email.message.EmailMessage)
+        msg = read_email(path)
+        check_email_message(msg, limits)
+    except FileRejected as exc:
+        raise ExtractionError(str(exc)) from exc
     body, body_part = _email_body(msg)
     attachments: list[EmailAttachment] = []
     _collect_attachments(msg, body_part, attachments, set())
@@ -549,6 +572,7 @@ def iter_pages(
     start: int = 1,
     ocr_dpi: int = 300,
     min_text_chars: int = 20,
+    limits: InputLimits = DEFAULT_LIMITS,
 ) -> Iterator[PageResult]:
     """Yield the pages of an inspected file in order, beginning with page ``start`` (1-based).
 
@@ -563,15 +587,15 @@ def iter_pages(
     if kind.kind == "pdf":
         yield from _iter_pdf(path, ocr, start, ocr_dpi, min_text_chars)
     elif kind.kind in ("png", "jpeg", "tiff"):
-        yield from _iter_image(path, ocr, start)
+        yield from _iter_image(path, ocr, start, limits)
     elif start > 1:
         return
     elif kind.kind == "docx":
-        yield PageResult(number=1, text=_docx_text(path), method="docx", confidence=None)
+        yield PageResult(number=1, text=_docx_text(path, limits), method="docx", confidence=None)
     elif kind.kind == "txt":
         yield PageResult(number=1, text=_read_text(path), method="text", confidence=None)
     elif kind.kind == "eml":
-        content = parse_email(path)
+        content = parse_email(path, limits)
         yield PageResult(number=1, text=_email_page_text(content), method="email", confidence=None)
     else:
         raise ExtractionError(f"Files of type {kind.kind!r} can't be read.")

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from automations.engine.extract import ExtractionError, iter_pages
 from automations.engine.fields import PageText
-from automations.engine.filetypes import FileRejected, inspect_file
+from automations.engine.filetypes import DEFAULT_LIMITS, FileRejected, inspect_file
 from automations.engine.steps import StepContext, StepFailed, StepOutcome, register
 from catalog.runtime.language import detect_language
 from catalog.runtime.ocr import get_ocr_engine
@@ -81,7 +81,8 @@ class ExtractText:
             raise StepFailed("There is no file to read.")
         try:
             limit = min(config["max_pages"], getattr(services, "max_pages", config["max_pages"]))
-            inspection = inspect_file(document.path, max_pages=limit)
+            bounds = getattr(services, "input_limits", DEFAULT_LIMITS)
+            inspection = inspect_file(document.path, max_pages=limit, limits=bounds)
             document.kind = inspection.kind.kind  # callers without a database guess "txt"
             if inspection.kind.kind == "eml" and hasattr(services, "ingest_attachments"):
                 services.ingest_attachments(document.path)
@@ -96,6 +97,7 @@ class ExtractText:
                 ocr,
                 start=services.pages_done() + 1,
                 ocr_dpi=config["ocr_dpi"],
+                limits=bounds,
             ):
                 services.store_page(page)
         except (FileRejected, ExtractionError) as exc:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
 import sys
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
+
+from pyq_site.memory import apply_memory_limit
 
 
 def commands(address: str, concurrency: int) -> dict[str, list[str]]:
@@ -35,6 +39,14 @@ def commands(address: str, concurrency: int) -> dict[str, list[str]]:
     }
 
 
+def memory_limit_for(name: str):
+    """What caps a started process's memory before it runs (README "Security"): the web
+    server gets PYQ_WEB_MAX_MEMORY_MB; workers are capped by Celery's max memory per child."""
+    if name != "web" or settings.PYQ_WEB_MAX_MEMORY_MB <= 0:
+        return None
+    return functools.partial(apply_memory_limit, settings.PYQ_WEB_MAX_MEMORY_MB)
+
+
 class Command(BaseCommand):
     help = "Run Pyq on one machine: web server, Celery worker and celery beat."
 
@@ -54,7 +66,9 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, stop)
         for name, argv in commands(address, concurrency).items():
             # Children get their own process group so that Ctrl-C reaches them only through us.
-            procs[name] = subprocess.Popen(argv, start_new_session=True)
+            procs[name] = subprocess.Popen(
+                argv, start_new_session=True, preexec_fn=memory_limit_for(name)
+            )
         self.stdout.write(
             self.style.SUCCESS(f"Pyq is running on http://{address}  (Ctrl-C stops it)")
         )
