@@ -296,12 +296,13 @@ def _link_into_storage(document: Document, spooled: str, name: str) -> bool:
     (the spool's own name goes when it closes): no second write of the content. False
     when that cannot be done here; the caller saves through the storage instead."""
     storage = _local_storage()
-    if storage is None or storage.directory_permissions_mode is not None:
+    if storage is None:
         return False
     target = document.file.field.generate_filename(document, name)
     path = storage.path(target)
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
+        _chmod_folders(storage, os.path.dirname(path))
         os.link(spooled, path)  # fails if the name is taken, or across filesystems
     except OSError:
         return False
@@ -309,6 +310,17 @@ def _link_into_storage(document: Document, spooled: str, name: str) -> bool:
         os.chmod(path, storage.file_permissions_mode)
     document.file.name = target
     return True
+
+
+def _chmod_folders(storage: FileSystemStorage, folder: str) -> None:
+    """Give the folders below the storage's root its directory mode (as its own saves do;
+    without a umask change, which would be process-wide)."""
+    mode = storage.directory_permissions_mode
+    root = os.path.abspath(storage.location)
+    folder = os.path.abspath(folder)
+    while mode is not None and folder.startswith(root + os.sep):
+        os.chmod(folder, mode)
+        folder = os.path.dirname(folder)
 
 
 def _save_documents(

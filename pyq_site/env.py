@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass
+import tempfile
 from pathlib import Path
 
 
@@ -118,11 +119,29 @@ def local_secret_key(path: Path) -> str:
     try:
         return path.read_text().strip()
     except FileNotFoundError:
-        key = secrets.token_urlsafe(50)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process made it first
-            return path.read_text().strip()
+        pass
+    key = secrets.token_urlsafe(50)
+    fd, temporary = tempfile.mkstemp(prefix=".secret-key-", dir=path.parent)  # mode 0600
+    try:
         with os.fdopen(fd, "w") as fh:
             fh.write(key)
-        return key
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(temporary, path)  # atomic, and never replaces a key made meanwhile
+        except FileExistsError:
+            pass  # another process made it first: use theirs
+        except OSError:  # a filesystem without hard links: create it exclusively
+            _write_exclusively(path, key)
+    finally:
+        os.unlink(temporary)
+    return path.read_text().strip()
+
+
+def _write_exclusively(path: Path, key: str) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)

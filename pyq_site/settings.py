@@ -24,6 +24,7 @@ from pyq_site.env import (
     local_secret_key,
 )
 
+from pyq_site.security import DEFAULT_CSP, keep_private
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("PYQ_DATA_DIR", str(BASE_DIR / "var"))).resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
@@ -55,6 +56,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "pyq_site.security.ContentSecurityPolicyMiddleware",  # scripts and styles from Pyq only
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -234,6 +236,16 @@ os.environ.setdefault("PYQ_MODEL_CACHE_DIR", str(DATA_DIR / "cache" / "models"))
 # most PYQ_BATCH_PAGES pages of scans and PDFs, so that a batch of scans still finishes soon;
 # short text documents fill it up to PYQ_BATCH_SIZE.
 PYQ_BATCH_SIZE = env_int("PYQ_BATCH_SIZE", 128, minimum=1)
+# Stored documents and their folders are readable by Pyq's user only; so are the data folder,
+# the SQLite database and everything else Pyq writes (umask 077, pyq_site/security.py).
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
+_sqlite_path = DATABASES["default"]["NAME"] if _database["ENGINE"].endswith("sqlite3") else ""
+keep_private(
+    DATA_DIR,
+    MEDIA_ROOT,
+    files=tuple(Path(f"{_sqlite_path}{end}") for end in ("", "-wal", "-shm") if _sqlite_path),
+)
 PYQ_BATCH_PAGES = env_int("PYQ_BATCH_PAGES", 32, minimum=1)
 PYQ_STEP_TIME_LIMIT = env_int("PYQ_STEP_TIME_LIMIT", 300, minimum=5)  # seconds per step
 PYQ_ALLOW_PRIVATE_URLS = env_bool("PYQ_ALLOW_PRIVATE_URLS", False)  # lets webhooks reach LAN: tests
@@ -325,3 +337,16 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("PYQ_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True  # pages read the token from the form, never from the cookie
+# HTTPS (all off by default, for `make run` on http://127.0.0.1): send http:// requests to
+# https://, and ask browsers to use only https for PYQ_HSTS_SECONDS (README "Production").
+SECURE_SSL_REDIRECT = env_bool("PYQ_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("PYQ_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("PYQ_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("PYQ_HSTS_PRELOAD", False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Scripts, styles and frames from Pyq's own origin only, no inline code (pyq_site/security.py)
+PYQ_CONTENT_SECURITY_POLICY = DEFAULT_CSP

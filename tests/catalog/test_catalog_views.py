@@ -149,7 +149,7 @@ def test_try_the_receipt_extractor_on_a_photo_shows_fields_and_where_they_are(me
     assert "<td>date</td><td><strong>2026-03-14</strong></td>" in result
     assert '<img src="data:image/jpeg;base64,' in result
     assert 'alt="Page 1" width="1400"' in result
-    boxes = re.findall(r'<span class="box" style="[^"]+" title="(\w+): ([^"]+)">', result)
+    boxes = re.findall(r'<span class="box" data-box="[^"]+" title="(\w+): ([^"]+)">', result)
     assert ("total", "7.75") in boxes
     assert ("date", "2026-03-14") in boxes
     # The staged upload is gone once the model answered.

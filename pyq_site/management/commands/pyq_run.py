@@ -8,17 +8,30 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from pyq_site.memory import apply_memory_limit
 
+GUNICORN_CONFIG = Path(__file__).resolve().parents[2] / "gunicorn.conf.py"
+SERVERS = ("django", "gunicorn")
 
-def commands(address: str, concurrency: int) -> dict[str, list[str]]:
+
+def web_command(address: str, server: str = "django") -> list[str]:
+    """Django's development server (``make run``), or gunicorn for production with the
+    settings of pyq_site/gunicorn.conf.py (workers, timeouts, request limits)."""
+    python = sys.executable
+    if server == "gunicorn":
+        return [python, "-m", "gunicorn", "-c", str(GUNICORN_CONFIG), "--bind", address]
+    return [python, "manage.py", "runserver", address, "--noreload"]
+
+
+def commands(address: str, concurrency: int, server: str = "django") -> dict[str, list[str]]:
     python = sys.executable
     return {
-        "web": [python, "manage.py", "runserver", address, "--noreload"],
+        "web": web_command(address, server),
         "worker": [
             python,
             "-m",
@@ -53,8 +66,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--address", default=os.environ.get("PYQ_ADDRESS", "127.0.0.1:8000"))
         parser.add_argument("--concurrency", type=int, default=min(2, os.cpu_count() or 1))
+        parser.add_argument(
+            "--server",
+            choices=SERVERS,
+            default=os.environ.get("PYQ_WEB_SERVER", "django"),
+            help="web server: Django's development server (default) or gunicorn",
+        )
 
-    def handle(self, *args, address: str, concurrency: int, **options):
+    def handle(self, *args, address: str, concurrency: int, server: str = "django", **options):
         procs: dict[str, subprocess.Popen] = {}
         stopping = False
 
@@ -64,7 +83,7 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
-        for name, argv in commands(address, concurrency).items():
+        for name, argv in commands(address, concurrency, server).items():
             # Children get their own process group so that Ctrl-C reaches them only through us.
             procs[name] = subprocess.Popen(
                 argv, start_new_session=True, preexec_fn=memory_limit_for(name)
