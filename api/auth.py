@@ -15,6 +15,7 @@ from django.http import Http404, HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from accounts.models import ApiKey
+from api import ratelimit
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 REALM = 'Bearer realm="pyq"'
@@ -82,6 +83,9 @@ def api_view(methods: Iterable[str], permission: str = "view") -> Callable:
         def wrapper(request: HttpRequest, *args, **kwargs):
             if (refused := authenticate(request)) is not None:
                 return refused
+            request.api_rate_usage = usage = ratelimit.consume(request)
+            if usage is not None and not usage.allowed:
+                return ratelimit.too_many_requests(usage)
             if request.method not in allowed:
                 response = json_error(
                     405,
@@ -100,6 +104,6 @@ def api_view(methods: Iterable[str], permission: str = "view") -> Callable:
             except PermissionDenied:
                 return json_error(403, "forbidden", "This API key cannot do this.")
 
-        return wrapper
+        return ratelimit.with_rate_headers(wrapper)
 
     return decorator

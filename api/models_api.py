@@ -6,6 +6,7 @@ import json
 
 from django.http import HttpRequest, JsonResponse
 
+from api import ratelimit
 from api.auth import api_view, json_error, not_found
 from catalog.registry import BY_SLUG, MODELS
 from catalog.services import PlaygroundError, run_model
@@ -42,11 +43,14 @@ def predict(request: HttpRequest, slug: str) -> JsonResponse:
         text, upload, options = _read_input(request)
     except ValueError as exc:
         return json_error(400, "bad_request", str(exc))
-    try:
-        result = run_model(request.org, slug, text=text, upload=upload, options=options)
-    except PlaygroundError as exc:
-        code = "unavailable" if exc.status == 503 else "invalid_input"
-        return json_error(exc.status, code, str(exc))
+    with ratelimit.predict_slot(request.org) as free:
+        if not free:
+            return ratelimit.predict_busy()
+        try:
+            result = run_model(request.org, slug, text=text, upload=upload, options=options)
+        except PlaygroundError as exc:
+            code = "unavailable" if exc.status == 503 else "invalid_input"
+            return json_error(exc.status, code, str(exc))
     if result["error"]:
         return json_error(422, "model_failed", result["error"], warnings=result["warnings"])
     return JsonResponse(

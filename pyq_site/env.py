@@ -8,6 +8,7 @@ at once with a stable id (see pyq_site/checks.py).
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass
 import tempfile
@@ -99,6 +100,30 @@ def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
         _fail(name, f"{name}={value!r} is not one of: {', '.join(choices)}.")
         return default
     return value
+
+
+_RATE = re.compile(r"([0-9]+)\s*/\s*(second|minute|hour|day|s|m|h|d)")
+_RATE_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _rate(value: str) -> tuple[int, int] | None:
+    """The rate "120/minute" as (120, 60); None for "0" or "off"; ValueError otherwise."""
+    value = value.strip().lower()
+    if value in {"0", "off"}:
+        return None
+    match = _RATE.fullmatch(value)
+    if match is None or int(match[1]) < 1:
+        raise ValueError(value)
+    return int(match[1]), _RATE_SECONDS[match[2][0]]
+
+
+def env_rate(name: str, default: str) -> tuple[int, int] | None:
+    """A rate such as "120/minute" as (requests, seconds); "0" or "off" means no limit."""
+    try:
+        return _rate(env_str(name, default))
+    except ValueError:
+        _fail(name, f"{name}={_raw(name)!r} is not a rate; use e.g. 120/minute, or off.")
+        return _rate(default)
 
 
 def env_secret(name: str, default: str = "") -> str:

@@ -19,6 +19,7 @@ from pyq_site.env import (
     env_float,
     env_int,
     env_list,
+    env_rate,
     env_secret,
     env_str,
     local_secret_key,
@@ -138,6 +139,13 @@ ACCOUNT_SIGNUP_FORM_CLASS = "accounts.forms.SignupExtraForm"
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Pyq] "
 if env_bool("PYQ_DISABLE_RATE_LIMITS", False):
     ACCOUNT_RATE_LIMITS = False
+# allauth's limits (ACCOUNT_RATE_LIMITS defaults: "login_failed" 10 a minute per address and
+# 5 in 5 minutes per email, "login" 30 a minute per address) count in the shared cache (below),
+# keyed on the client address of pyq_site/client_ip.py; the admin's login counts with them.
+ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+# The Django admin is off unless an operator turns it on; its login then goes through the
+# site login's rate limits (accounts/admin.py).
+PYQ_ADMIN_ENABLED = env_bool("PYQ_ADMIN_ENABLED", False)
 LOGIN_REDIRECT_URL = "automations:documents"
 LOGIN_URL = "account_login"
 
@@ -317,6 +325,42 @@ CELERY_BEAT_SCHEDULE = {
     "recover-runs": {"task": "automations.tasks.recover_runs", "schedule": 60.0},
 }
 
+# --- Cache: rate-limit counters and API concurrency slots, shared by every process -----------
+# Redis when the broker is Redis (keys prefixed "pyq:"), else the database's pyq_cache table
+# (made by pyq_site's migration 0001): counters survive restarts and every process sees them.
+PYQ_CACHE_URL = env_str(
+    "PYQ_CACHE_URL", CELERY_BROKER_URL if _broker_scheme.startswith("redis") else "database"
+)
+if urlparse(PYQ_CACHE_URL).scheme in {"redis", "rediss"}:
+    _cache = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": PYQ_CACHE_URL,
+        "OPTIONS": {"socket_connect_timeout": 5, "socket_timeout": 5},
+    }
+else:
+    if PYQ_CACHE_URL != "database":
+        _fail(
+            "PYQ_CACHE_URL",
+            f"PYQ_CACHE_URL={PYQ_CACHE_URL!r} is not a cache Pyq supports; use "
+            "redis://HOST:6379/1, or leave it unset for the database (or the Redis broker).",
+        )
+    _cache = {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "pyq_cache",
+        # Culling would drop live counters: keep far more entries than limits ever hold.
+        "OPTIONS": {"MAX_ENTRIES": 1_000_000},
+    }
+CACHES = {"default": {**_cache, "KEY_PREFIX": "pyq"}}
+
+# --- API limits (api/ratelimit.py) ------------------------------------------------------------
+# Requests per API key and per organization (all its keys together), in fixed windows; over
+# either, a 429 with Retry-After. "off" or 0 removes a limit.
+PYQ_API_RATE_PER_KEY = env_rate("PYQ_API_RATE_PER_KEY", "120/minute")
+PYQ_API_RATE_PER_ORG = env_rate("PYQ_API_RATE_PER_ORG", "600/minute")
+# Predict API calls of one organization running at once (0: no limit); a slot held by a process
+# that died frees itself after PYQ_PLAYGROUND_TIMEOUT + 60 seconds.
+PYQ_ORG_MAX_PREDICT = env_int("PYQ_ORG_MAX_PREDICT", 4, minimum=0)
+
 # --- Web --------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("PYQ_TIME_ZONE", "UTC")
@@ -328,6 +372,13 @@ SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("PYQ_BEHIND_PROXY", False) else None
 )
 X_FRAME_OPTIONS = "DENY"
+# Reverse proxies in front of Pyq whose X-Forwarded-For entries are trusted: the client is the
+# Nth address from the right (pyq_site/client_ip.py). 0 uses the connection's address; behind a
+# proxy (PYQ_BEHIND_PROXY) the default is 1.
+PYQ_TRUSTED_PROXY_COUNT = env_int(
+    "PYQ_TRUSTED_PROXY_COUNT", 1 if SECURE_PROXY_SSL_HEADER else 0, minimum=0
+)
+ALLAUTH_TRUSTED_PROXY_COUNT = PYQ_TRUSTED_PROXY_COUNT
 
 LOGGING = {
     "version": 1,

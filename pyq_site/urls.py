@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -6,6 +7,7 @@ urlpatterns = [
     path("org/", include("accounts.urls")),
     path("api/v1/", include("api.urls")),
     path("catalog/", include("catalog.urls")),
-    path("admin/", admin.site.urls),
     path("", include("automations.urls")),
 ]
+if settings.PYQ_ADMIN_ENABLED:  # off by default; its login is rate-limited (accounts/admin.py)
+    urlpatterns.insert(-1, path("admin/", admin.site.urls))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 import pytest
@@ -15,6 +16,12 @@ from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 def _isolated_media(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.ACCOUNT_RATE_LIMITS = False
+    # A cache namespace per test: rate-limit counters never carry over between tests, and
+    # nothing is cleared (on Redis a clear would flush the broker's database too).
+    settings.CACHES = {
+        name: {**config, "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
+        for name, config in settings.CACHES.items()
+    }
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
