@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
 MAX_BODY_BYTES = 64 * 1024
+SEND_PIECE = 16 * 1024  # bytes sent at a time, each within the time left
 REDIRECTS_FOLLOWED = (307, 308)  # the only ones that keep the method and the body
 # Said for any refused address: never which address a name resolves to, as that would let
 # a tenant map the internal network through error messages.
@@ -243,12 +244,20 @@ class _DeadlineMixin:
         return http.client.HTTPResponse(_DeadlineSocket(sock, self.deadline), *args, **kwargs)  # type: ignore[arg-type]
 
     def send(self, data) -> None:  # type: ignore[no-untyped-def]
-        if self.sock is not None:
-            self.sock.settimeout(_time_left(self.deadline))  # sendall: one bound for all
-        super().send(data)  # type: ignore[misc]
+        """Send in pieces, each given only the time left: a receiver that reads slowly
+        cannot stretch the request past the deadline (TLS sends have no total bound)."""
+        if self.sock is None:
+            self.connect()  # type: ignore[attr-defined]
+        if not isinstance(data, bytes | bytearray | memoryview):
+            super().send(data)  # type: ignore[misc]
+            return
+        view = memoryview(data)
+        for start in range(0, len(view), SEND_PIECE):
+            self.sock.settimeout(_time_left(self.deadline))  # type: ignore[union-attr]
+            self.sock.sendall(view[start : start + SEND_PIECE])  # type: ignore[union-attr]
 
 
-class _PinnedHTTPConnection(_DeadlineMixin, http.client.HTTPConnection):
+class _PinnedHTTPConnection(_DeadlineMixin, http.client.HTTPConnection):  # type: ignore[misc]
     """Connects to one of the checked addresses; Host header stays the name."""
 
     def __init__(self, target: _Target, deadline: float) -> None:
@@ -260,7 +269,7 @@ class _PinnedHTTPConnection(_DeadlineMixin, http.client.HTTPConnection):
         self.sock = self._connect_pinned()
 
 
-class _PinnedHTTPSConnection(_DeadlineMixin, http.client.HTTPSConnection):
+class _PinnedHTTPSConnection(_DeadlineMixin, http.client.HTTPSConnection):  # type: ignore[misc]
     def __init__(self, target: _Target, deadline: float) -> None:
         super().__init__(
             target.host,
