@@ -11,7 +11,8 @@ from api.auth import api_view, json_error, not_found
 from catalog.registry import BY_SLUG, MODELS
 from catalog.services import PlaygroundError, run_model
 
-OPTION_KEYS = ("labels", "threshold", "fields", "sentences", "kinds")
+# "model" and "classifier" take only names from the catalog (catalog.registry.allowed_models).
+OPTION_KEYS = ("labels", "threshold", "fields", "sentences", "kinds", "model", "classifier")
 
 
 def _card(model) -> dict:

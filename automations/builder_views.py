@@ -24,6 +24,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.decorators import org_member
 from automations import services
 from automations.engine.filetypes import FileRejected
+from automations.engine.masking import (
+    MASK,
+    MaskedSecretLost,
+    keep_draft_secrets,
+    mask_secrets,
+    scrub,
+    secret_values,
+)
 from automations.engine.pipeline import parse_pipeline
 from automations.engine.steps import KINDS, StepConfigError, all_steps
 from automations.models import Document, Run, StepRun, Workflow
@@ -37,6 +45,7 @@ from automations.workflows import (
     save_draft,
     start_test_run,
 )
+from catalog.registry import allowed_models
 
 KIND_LABELS = {
     "read": ("Read", "Get the text out of the document."),
@@ -76,7 +85,16 @@ MAX_JSON_CHARS = 20_000
 
 def draft_problems(spec: Any) -> list[dict]:
     """All the problems of a spec as {"step", "field", "message"} (engine's check_pipeline),
-    or the first one parse_pipeline finds where check_pipeline is not there."""
+    or the first one parse_pipeline finds where check_pipeline is not there; a secret a
+    message quotes ("'hunter2…' is too long") is masked."""
+    secrets = secret_values(spec)
+    return [
+        {**problem, "message": scrub(str(problem.get("message", "")), secrets)}
+        for problem in _draft_problems(spec)
+    ]
+
+
+def _draft_problems(spec: Any) -> list[dict]:
     try:
         from automations.engine.pipeline import check_pipeline
     except ImportError:
@@ -176,9 +194,11 @@ def _hints(step, config: Any) -> list[str]:
 # --- the library --------------------------------------------------------------------------
 
 
-def step_library() -> list[dict]:
-    """The steps a workflow can use, grouped by kind, with what the form needs."""
+def step_library(org=None) -> list[dict]:
+    """The steps a workflow can use, grouped by kind, with what the form needs; `model` and
+    `classifier` settings offer the models ``org`` may choose (catalog.registry), as a list."""
     steps = all_steps()
+    choices = allowed_models(org)
     groups = []
     for kind in KINDS:
         label, blurb = KIND_LABELS.get(kind, (kind.capitalize(), ""))
@@ -196,7 +216,7 @@ def step_library() -> list[dict]:
                         "kind": s.kind,
                         "label": s.label,
                         "description": s.description,
-                        "schema": s.config_schema,
+                        "schema": _with_model_choices(s.config_schema, choices),
                         "hints": list(getattr(s, "output_hints", None) or []),
                         "preferred_id": PREFERRED_IDS.get(s.name, s.name),
                     }
@@ -205,6 +225,22 @@ def step_library() -> list[dict]:
             }
         )
     return groups
+
+
+def _with_model_choices(schema: dict, choices) -> dict:
+    """The schema with the model settings' choices as an enum (the builder shows a list)."""
+    properties = schema.get("properties", {})
+    if "model" not in properties and "classifier" not in properties:
+        return schema
+    properties = dict(properties)
+    if "model" in properties:
+        properties["model"] = {**properties["model"], "enum": list(choices.embedders)}
+    if "classifier" in properties:
+        properties["classifier"] = {
+            **properties["classifier"],
+            "enum": [None, *choices.classifiers],
+        }
+    return {**schema, "properties": properties}
 
 
 def preset_fields() -> dict[str, list[str]]:
@@ -255,6 +291,11 @@ def _published(workflow: Workflow) -> dict | None:
         "published_at": version.published_at.isoformat(),
         "changed": version.spec != workflow.draft,
     }
+
+
+def _scrubbed(exc: Exception, spec: Any) -> str:
+    """An error about a draft, without the secrets it may quote."""
+    return scrub(str(exc), secret_values(spec))
 
 
 def _bad(message: str, **extra) -> JsonResponse:
@@ -321,9 +362,12 @@ def builder(request, pk: int):
     ]
     boot = {
         "workflow": {"id": workflow.pk, "name": workflow.name},
-        "draft": workflow.draft,
+        # Secrets never reach the page, whatever the role: a masked value saved back keeps the
+        # stored one (builder_draft), so editors leave it as is to keep it.
+        "draft": mask_secrets(workflow.draft),
+        "mask": MASK,
         "canEdit": can_edit,
-        "library": step_library(),
+        "library": step_library(request.org),
         "operators": OPERATORS,
         "presetFields": preset_fields(),
         "problems": draft_problems(workflow.draft),
@@ -366,9 +410,15 @@ def builder_draft(request, pk: int):
     name = body.get("name")
     if name is not None and (not isinstance(name, str) or not name.strip()):
         return _bad("Give the workflow a name.", field="name")
+    steps = body["steps"]
+    try:
+        if isinstance(steps, list):  # a masked secret that comes back keeps the stored one
+            steps = keep_draft_secrets(steps, workflow.draft)
+    except MaskedSecretLost as exc:
+        return _bad(str(exc))
     try:
         with transaction.atomic():
-            save_draft(workflow, body["steps"], user=request.user)
+            save_draft(workflow, steps, user=request.user)
             if name is not None and name.strip()[:120] != workflow.name:
                 workflow.name = name.strip()[:120]
                 workflow.save(update_fields=["name"])
@@ -387,7 +437,7 @@ def builder_draft(request, pk: int):
 @org_member("view")
 def builder_library(request, pk: int):
     _workflow(request, pk)
-    return JsonResponse({"kinds": step_library()})
+    return JsonResponse({"kinds": step_library(request.org)})
 
 
 @require_GET
@@ -417,7 +467,7 @@ def builder_test(request, pk: int):
     try:
         check_draft(workflow)
     except WorkflowError as exc:
-        return _bad(str(exc), problems=draft_problems(workflow.draft))
+        return _bad(_scrubbed(exc, workflow.draft), problems=draft_problems(workflow.draft))
     upload = request.FILES.get("file")
     if upload is not None:
         try:
@@ -518,7 +568,7 @@ def _result_context(step_run: StepRun | None) -> dict:
         "field_rows": field_rows,
         "scalars": scalars,
         "output_json": _pretty(output),
-        "input_json": _pretty(step_run.input) if step_run.input else "",
+        "input_json": _pretty(mask_secrets(step_run.input)) if step_run.input else "",
     }
 
 
@@ -539,7 +589,7 @@ def builder_publish(request, pk: int):
     try:
         version = publish(workflow, user=request.user, note=note)
     except WorkflowError as exc:
-        return _bad(str(exc), problems=draft_problems(workflow.draft))
+        return _bad(_scrubbed(exc, workflow.draft), problems=draft_problems(workflow.draft))
     workflow.refresh_from_db()
     return JsonResponse(
         {

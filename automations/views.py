@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.decorators import org_member
 from automations import services
 from automations.engine.conditions import OPS
+from automations.engine.masking import mask_secrets
 from automations.engine.steps import all_steps
 from automations.forms import UploadForm
 from automations.models import Artifact, Document, Page, Run, StepRun, Workflow
@@ -147,7 +148,6 @@ def document_delete(request, uid):
 
 # --- runs -----------------------------------------------------------------------------
 
-SECRET_KEYS = ("secret", "password", "token", "api_key", "apikey", "authorization")
 MAX_SHOWN_JSON = 20_000  # characters of a step's input or output shown on the page
 
 
@@ -349,20 +349,6 @@ def describe_when(when) -> str:
         parts.append(words)
     joiner = " or " if when.get("match") == "any" else " and "
     return joiner.join(parts)
-
-
-def mask_secrets(value):
-    """Configuration as people may see it: secrets (the webhook's signing key) hidden."""
-    if isinstance(value, dict):
-        return {
-            key: "••••••"
-            if any(word in str(key).lower() for word in SECRET_KEYS) and item
-            else mask_secrets(item)
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [mask_secrets(item) for item in value]
-    return value
 
 
 def _pretty(value) -> str:

@@ -25,6 +25,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.decorators import org_member
 from accounts.models import Role
 from automations import exports, services, views, workflows
+from automations.engine.masking import mask_secrets
 from automations.forms import UploadForm
 from automations.models import Document, Run, Workflow, WorkflowVersion
 from catalog.presentation import ordered_fields
@@ -180,7 +181,7 @@ def workflow_history(request, pk: int):
         version.is_current = version.pk == workflow.current_version_id
         version.is_draft = version.spec == workflow.draft
         version.chain = step_chain(version.spec)
-        version.pretty = json.dumps(views.mask_secrets(version.spec), indent=2, ensure_ascii=False)
+        version.pretty = json.dumps(mask_secrets(version.spec), indent=2, ensure_ascii=False)
     latest = versions[0] if versions else None
     draft_changes = _changes(latest.spec if latest else [], workflow.draft)
     return render(

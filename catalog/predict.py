@@ -75,6 +75,11 @@ def model_config(model: CatalogModel, options: dict | None) -> dict:
         config["sentences"] = options["sentences"]
     if model.step == "redact" and options.get("kinds"):
         config["kinds"] = options["kinds"]
+    # The step checks these against the catalog (parse_pipeline), as in a workflow.
+    if model.step in ("classify", "summarize") and options.get("model") is not None:
+        config["model"] = options["model"]
+    if model.step == "classify" and options.get("classifier") is not None:
+        config["classifier"] = options["classifier"]
     return config
 
 

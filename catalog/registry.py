@@ -130,6 +130,74 @@ MODELS: list[CatalogModel] = [
 
 BY_SLUG = {model.slug: model for model in MODELS}
 
+
+# --- which models an organization may choose ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelChoices:
+    """The names a step's `model` (embedders) and `classifier` (trained classifiers) settings,
+    and the predict API's options of the same names, may take."""
+
+    embedders: tuple[str, ...]
+    classifiers: tuple[str, ...]
+
+
+def trained_classifiers() -> list[str]:
+    """The catalog's trained classifiers, then the operator's own (folders with a meta.json
+    under PYQ_MODELS_DIR)."""
+    from catalog.runtime.policy import CLASSIFIER_NAME, operator_models_dir
+
+    names = [m.base_config["classifier"] for m in MODELS if m.base_config.get("classifier")]
+    root = operator_models_dir()
+    if root is not None and root.is_dir():
+        names += sorted(
+            p.name
+            for p in root.iterdir()
+            if CLASSIFIER_NAME.match(p.name) and (p / "meta.json").is_file()
+        )
+    return list(dict.fromkeys(names))
+
+
+def allowed_models(org=None) -> ModelChoices:
+    """The models ``org`` may choose: the catalog's, the Hugging Face ids the operator listed
+    (PYQ_ALLOW_HUB_MODELS, PYQ_HUB_MODELS) and the operator's trained classifiers.
+
+    The seam for an organization's own fine-tuned models: once they exist, they are added
+    here for their organization only (steps check the deployment-wide names in
+    catalog/runtime/policy.py; the web and API sides check this list, which knows the org).
+    """
+    from catalog.runtime.policy import embedder_choices
+
+    return ModelChoices(
+        embedders=tuple(embedder_choices()), classifiers=tuple(trained_classifiers())
+    )
+
+
+def check_model_options(org, options: dict) -> None:
+    """Raise ValueError, in people's words, when ``options`` name a `model` or a
+    `classifier` ``org`` may not choose."""
+    from catalog.runtime.policy import PACKAGED_EMBEDDER_ALIASES, ModelRefused, check_embedder_name
+
+    choices = allowed_models(org)
+    model = options.get("model")
+    if model is not None:
+        try:
+            check_embedder_name(model)
+        except ModelRefused as exc:
+            raise ValueError(f"model: {exc}") from None
+        if model not in choices.embedders and str(model).lower() not in PACKAGED_EMBEDDER_ALIASES:
+            raise ValueError(f"model: choose one of: {', '.join(choices.embedders)}.")
+    classifier = options.get("classifier")
+    if classifier is not None and classifier not in choices.classifiers:
+        listed = ", ".join(choices.classifiers) or "none are installed"
+        shown = repr(classifier) if isinstance(classifier, str) else "this value"
+        raise ValueError(
+            f"classifier: {shown} is not a trained classifier of the catalog; choose one of: "
+            f"{listed}."
+        )
+
+
 DATASETS = {
     "sroie": "SROIE receipts (100 scans)",
     "invoice2data": "invoice2data invoices (12 PDFs)",

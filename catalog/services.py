@@ -12,7 +12,7 @@ from django.core.files.storage import default_storage
 from accounts.models import Organization
 from automations.engine.filetypes import FileRejected, inspect_file, safe_filename
 from automations.services import max_upload_bytes, spool
-from catalog.registry import BY_SLUG
+from catalog.registry import BY_SLUG, check_model_options
 
 
 class PlaygroundError(Exception):
@@ -54,6 +54,10 @@ def run_model(
         raise PlaygroundError(f"There is no model called {slug!r}.", status=404)
     if bool(text and text.strip()) == bool(upload):
         raise PlaygroundError("Paste some text or choose a file (one of the two).")
+    try:  # a model is chosen from the catalog, never a path or an unlisted Hugging Face id
+        check_model_options(org, options or {})
+    except ValueError as exc:
+        raise PlaygroundError(str(exc)) from None
     staged, name = None, "text"
     if upload is not None:
         try:

@@ -240,6 +240,15 @@ PYQ_PRELOAD_MODELS = env_bool("PYQ_PRELOAD_MODELS", True)
 PYQ_EMBEDDING_RUNTIME = env_choice("PYQ_EMBEDDING_RUNTIME", "onnxruntime", ("onnxruntime", "torch"))
 os.environ["PYQ_EMBEDDING_RUNTIME"] = PYQ_EMBEDDING_RUNTIME  # read by catalog/runtime
 os.environ.setdefault("PYQ_MODEL_CACHE_DIR", str(DATA_DIR / "cache" / "models"))
+# Tenants choose models from the catalog only (catalog/runtime/policy.py). Loading a model by
+# Hugging Face id is the operator's choice, off by default, and then only the ids listed here.
+# A worker process keeps at most PYQ_MODEL_CACHE_SIZE embedding models loaded (LRU).
+PYQ_ALLOW_HUB_MODELS = env_bool("PYQ_ALLOW_HUB_MODELS", False)
+PYQ_HUB_MODELS = env_list("PYQ_HUB_MODELS", [])
+PYQ_MODEL_CACHE_SIZE = env_int("PYQ_MODEL_CACHE_SIZE", 4, minimum=1)
+os.environ["PYQ_ALLOW_HUB_MODELS"] = "true" if PYQ_ALLOW_HUB_MODELS else "false"  # for runtime
+os.environ["PYQ_HUB_MODELS"] = ",".join(PYQ_HUB_MODELS)
+os.environ["PYQ_MODEL_CACHE_SIZE"] = str(PYQ_MODEL_CACHE_SIZE)
 # Runs a worker takes at once: model steps embed their documents together. A batch holds at
 # most PYQ_BATCH_PAGES pages of scans and PDFs, so that a batch of scans still finishes soon;
 # short text documents fill it up to PYQ_BATCH_SIZE.

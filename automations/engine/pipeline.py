@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from automations.engine.conditions import Verdict, check_when, condition_refs, evaluate
+from automations.engine.masking import mask_secrets
 from automations.engine.refs import config_refs, resolve, step_of
 from automations.engine.steps import (
     Step,
@@ -33,7 +34,6 @@ from automations.engine.steps import (
     StepContext,
     StepFailed,
     StepOutcome,
-    StepTimeout,
     StepTransient,
     config_errors,
     get_step,
@@ -41,9 +41,6 @@ from automations.engine.steps import (
 )
 
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-# Configuration keys whose values never go into a step's recorded input.
-SECRET_KEYS = frozenset({"secret", "password", "token", "api_key", "apikey", "authorization"})
-MASK = "********"
 MAX_INPUT_CHARS = 20_000  # of one referenced value kept in a step's recorded input
 
 
@@ -409,10 +406,7 @@ def decide(spec: StepSpec, outputs: dict[str, Any], skipped: set[str]) -> Verdic
 def input_of(spec: StepSpec, outputs: dict[str, Any]) -> dict:
     """What a step starts from: its configuration (secrets masked) and the values of the
     references in it and in its condition."""
-    config = {
-        key: MASK if key.lower() in SECRET_KEYS and value else value
-        for key, value in spec.config.items()
-    }
+    config = mask_secrets(spec.config)  # one rule for secrets: automations/engine/masking.py
     references = {
         ref: _bounded(resolve(outputs, ref))
         for ref in dict.fromkeys([*spec.refs, *condition_refs(spec.when)])
@@ -494,7 +488,7 @@ def _run_step(
         try:
             with time_limit(limit * len(contexts) if limit else None):
                 return batch(contexts, config)
-        except StepTimeout as exc:
+        except (StepFailed, StepConfigError) as exc:  # the whole batch (a model not loaded)
             return [exc] * len(contexts)
     outcomes: list[StepOutcome | Exception] = []
     for context in contexts:

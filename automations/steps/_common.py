@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
-from automations.engine.steps import StepContext, validate_config
+from automations.engine.steps import StepConfigError, StepContext, StepFailed, validate_config
+from catalog.runtime.policy import (
+    DEFAULT_EMBEDDER,
+    ModelRefused,
+    check_classifier_name,
+    check_embedder_name,
+)
+
+log = logging.getLogger(__name__)
 
 # MiniLM reads 256 word pieces (about 1,000 characters of English); a document is
 # represented by its first few such chunks, averaged, which covers the first page or two
@@ -15,6 +24,16 @@ from automations.engine.steps import StepContext, validate_config
 CHUNK_CHARS = 1000
 MAX_CHUNKS = 3
 ENGLISH_ONLY_MODELS = ("all-minilm-l6-v2",)
+# The `model` setting of the embedding steps: a name from the catalog, never a path or an
+# id the operator has not listed (checked by ValidatingStep.validate, see check_models).
+MODEL_PROPERTY: dict = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 200,
+    "default": DEFAULT_EMBEDDER,
+    "title": "Model",
+    "description": "An embedding model from the catalog.",
+}
 
 
 class ValidatingStep:
@@ -26,12 +45,41 @@ class ValidatingStep:
     @classmethod
     def validate(cls, config: dict | None) -> dict:
         config = validate_config(cls, config)  # type: ignore[arg-type]
+        check_models(cls, config)
         cls.check(config)
         return config
 
     @classmethod
     def check(cls, config: dict) -> None:
         """Rules JSON Schema cannot express; raise StepConfigError."""
+
+
+def check_models(step: Any, config: dict) -> None:
+    """Refuse a `model` or `classifier` setting that is not a name from the catalog (a
+    path, a Hugging Face id the operator has not listed, an unknown name)."""
+    properties = step.config_schema.get("properties", {})
+    checks = (("model", check_embedder_name), ("classifier", check_classifier_name))
+    for key, check in checks:
+        if key in properties and config.get(key) not in (None, ""):
+            try:
+                check(config[key])
+            except ModelRefused as exc:
+                raise StepConfigError(f"{step.label}: {key}: {exc}") from None
+
+
+def model_failure(name: str, exc: BaseException) -> StepFailed:
+    """A step's failure when its model cannot be loaded, naming the model in people's words
+    (the details of an unexpected error go to the worker's log, not to the page)."""
+    if isinstance(exc, ValueError | RuntimeError) and str(exc):
+        reason = str(exc)
+        reason = reason[:1].lower() + reason[1:]
+    else:
+        log.error("loading the model %r failed", name, exc_info=exc)
+        reason = (
+            "its files are missing or damaged, or the worker ran out of memory "
+            "(the worker's log has the details)"
+        )
+    return StepFailed(f"The model {name!r} could not be loaded: {reason.rstrip('.')}.")
 
 
 def service(context: StepContext, name: str) -> Callable[..., Any] | None:
@@ -44,18 +92,19 @@ def service(context: StepContext, name: str) -> Callable[..., Any] | None:
 
 
 def get_embedder(context: StepContext, model_ref: str) -> Any:
-    """The worker's shared embedder when it provides one, else this process's cached one."""
+    """The worker's shared embedder when it provides one, else this process's cached one.
+    A model that cannot be loaded fails the step with a message naming it."""
     provided = service(context, "embedder")
-    if provided is not None:
-        return provided(model_ref)
-    from catalog.runtime.embeddings import load_embedder
-
     try:
-        return load_embedder(model_ref)
-    except (RuntimeError, ValueError) as exc:
-        from automations.engine.steps import StepFailed
+        if provided is not None:
+            return provided(model_ref)
+        from catalog.runtime.embeddings import load_embedder
 
-        raise StepFailed(str(exc)) from exc
+        return load_embedder(model_ref)
+    except StepFailed:
+        raise
+    except Exception as exc:  # any load failure fails the step, not the run
+        raise model_failure(model_ref, exc) from exc
 
 
 def document_text(context: StepContext, budget: int = CHUNK_CHARS * MAX_CHUNKS) -> str:

@@ -8,7 +8,6 @@ the answer is "none".
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -23,16 +22,19 @@ from automations.engine.steps import (
     register,
 )
 from automations.steps._common import (
+    MODEL_PROPERTY,
     ValidatingStep,
     document_text,
     document_vectors,
     embed_documents,
     get_embedder,
+    model_failure,
     normalize_rows,
     run_one,
     script_warning,
 )
 from catalog.runtime.heads import HeadError, load_head
+from catalog.runtime.policy import LruCache
 
 NO_LABEL = "none"
 TOP_K = 3
@@ -90,13 +92,14 @@ class ClassifyStep(ValidatingStep):
                 "maximum": 1,
                 "default": DEFAULT_THRESHOLD,
             },
-            "model": {"type": "string", "minLength": 1, "default": "minilm"},
+            "model": MODEL_PROPERTY,
             "classifier": {
                 "type": ["string", "null"],
                 "default": None,
                 "title": "Trained classifier",
                 "description": "A trained classifier from the catalog; its own labels replace "
                 "the list above.",
+                "maxLength": 80,
             },
         },
         "additionalProperties": False,
@@ -144,7 +147,10 @@ class ClassifyStep(ValidatingStep):
     def run_batch(self, contexts: list[StepContext], config: dict) -> list:
         """Classify many documents with one model call; an empty one fails alone."""
         config = self.validate(config)
-        head = load_head(config["classifier"]) if config.get("classifier") else None
+        try:
+            head = load_head(config["classifier"]) if config.get("classifier") else None
+        except HeadError as exc:
+            raise model_failure(config["classifier"], exc) from exc
         embedder = get_embedder(contexts[0], head.embedder if head else config["model"])
         outcomes: list = [StepFailed("There is no text to classify.")] * len(contexts)
         live = [i for i, context in enumerate(contexts) if document_text(context)]
@@ -262,10 +268,24 @@ def _empty(model: str) -> dict:
     return {"label": NO_LABEL, "score": 0.0, "top": [], "model": model}
 
 
-@functools.lru_cache(maxsize=64)
+LABEL_CACHE_SIZE = 64  # label sets kept per embedding model
+
+
 def _label_matrix(embedder: Any, labels: tuple[tuple[str, str], ...]) -> np.ndarray:
     """One normalised row per label: the mean of its phrasings (cached: a workflow's
-    labels are the same for every document it sees)."""
+    labels are the same for every document it sees). The cache lives on the embedder, so
+    a model the worker drops from its bounded cache takes its label sets with it."""
+    cache = getattr(embedder, "_pyq_label_matrices", None)
+    if cache is None:
+        cache = LruCache(lambda: LABEL_CACHE_SIZE)
+        try:
+            embedder._pyq_label_matrices = cache
+        except AttributeError:  # an object without a __dict__: no cache
+            return _compute_label_matrix(embedder, labels)
+    return cache.get_or_load(labels, lambda: _compute_label_matrix(embedder, labels))
+
+
+def _compute_label_matrix(embedder: Any, labels: tuple[tuple[str, str], ...]) -> np.ndarray:
     phrasings = [_phrasings(name, description) for name, description in labels]
     flat = [p for group in phrasings for p in group]
     vectors = embedder.encode(flat)

@@ -14,6 +14,7 @@ import numpy as np
 
 from automations.engine.steps import StepContext, StepFailed, StepOutcome, register
 from automations.steps._common import (
+    MODEL_PROPERTY,
     ValidatingStep,
     document_text,
     document_vectors,
@@ -47,7 +48,7 @@ class SimilarDocumentsStep(ValidatingStep):
                 "default": DEFAULT_THRESHOLD,
             },
             "limit": {"type": "integer", "minimum": 1, "maximum": 50, "default": 5},
-            "model": {"type": "string", "minLength": 1, "default": "minilm"},
+            "model": MODEL_PROPERTY,
         },
         "additionalProperties": False,
     }

@@ -15,7 +15,12 @@ import numpy as np
 
 from automations.engine.fields import PageText
 from automations.engine.steps import StepContext, StepFailed, StepOutcome, register
-from automations.steps._common import ValidatingStep, get_embedder, script_warning
+from automations.steps._common import (
+    MODEL_PROPERTY,
+    ValidatingStep,
+    get_embedder,
+    script_warning,
+)
 
 # Centrality is quadratic in sentences; past this many the first ones stand for the rest.
 MAX_SENTENCES = 1000
@@ -55,7 +60,7 @@ class SummarizeStep(ValidatingStep):
         "type": "object",
         "properties": {
             "sentences": {"type": "integer", "minimum": 1, "maximum": 20, "default": 3},
-            "model": {"type": "string", "minLength": 1, "default": "minilm"},
+            "model": MODEL_PROPERTY,
         },
         "additionalProperties": False,
     }

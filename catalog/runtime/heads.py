@@ -11,15 +11,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from catalog.runtime.policy import LruCache, ModelRefused, check_classifier_name, is_inside
+
 PACKAGED = Path(__file__).resolve().parents[1] / "models"
-_cache: dict[str, LinearHead] = {}
-_lock = threading.Lock()
+# Heads are small (labels x 384 numbers); this many stay loaded per process.
+HEAD_CACHE_SIZE = 32
+_cache: LruCache[str, LinearHead] = LruCache(lambda: HEAD_CACHE_SIZE)
 
 
 class HeadError(ValueError):
@@ -92,28 +94,46 @@ def train_head(
 
 
 def head_folder(slug: str) -> Path:
-    """Trained heads ship in catalog/models/<slug>; PYQ_MODELS_DIR holds an org's own."""
-    for root in (Path(os.environ.get("PYQ_MODELS_DIR", PACKAGED)), PACKAGED):
-        if (root / slug / "meta.json").exists():
-            return root / slug
+    """Trained heads ship in catalog/models/<slug>; PYQ_MODELS_DIR holds the operator's own.
+
+    ``slug`` is a name, never a path: anything else, or a folder that leads outside those
+    two places (a link), is refused."""
+    try:
+        check_classifier_name(slug)
+    except ModelRefused as exc:
+        raise HeadError(str(exc)[:1].upper() + str(exc)[1:]) from None
+    roots = [Path(os.environ.get("PYQ_MODELS_DIR") or PACKAGED).resolve(), PACKAGED.resolve()]
+    for root in roots:
+        folder = root / slug
+        if (folder / "meta.json").exists() and is_inside(folder, [root]):
+            return folder
     raise HeadError(f"There is no trained classifier called {slug!r}.")
 
 
 def load_head(slug: str) -> LinearHead:
-    """Load a trained head once per process, checking its checksum."""
-    with _lock:
-        if slug not in _cache:
-            folder = head_folder(slug)
-            meta = json.loads((folder / "meta.json").read_text())
-            path = folder / "head.npz"
-            if _sha256(path) != meta.get("sha256"):
-                raise HeadError(f"The trained classifier {slug!r} is damaged (checksum mismatch).")
-            with np.load(path) as arrays:
-                weight, bias = arrays["weight"], arrays["bias"]
-            if weight.shape[0] != len(meta["labels"]):
-                raise HeadError(f"The trained classifier {slug!r} does not match its labels.")
-            _cache[slug] = LinearHead(meta["labels"], weight, bias, meta["embedder"], meta)
-        return _cache[slug]
+    """Load a trained head once per process (at most HEAD_CACHE_SIZE kept), checking its
+    checksum."""
+    return _cache.get_or_load(slug, lambda: _read_head(slug))
+
+
+def _read_head(slug: str) -> LinearHead:
+    folder = head_folder(slug)
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+        path = folder / "head.npz"
+        if _sha256(path) != meta.get("sha256"):
+            raise HeadError(f"The trained classifier {slug!r} is damaged (checksum mismatch).")
+        with np.load(path) as arrays:
+            weight, bias = arrays["weight"], arrays["bias"]
+        labels = meta["labels"]
+        embedder = meta["embedder"]
+    except HeadError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise HeadError(f"The trained classifier {slug!r} is damaged ({exc}).") from exc
+    if weight.shape[0] != len(labels):
+        raise HeadError(f"The trained classifier {slug!r} does not match its labels.")
+    return LinearHead(labels, weight, bias, embedder, meta)
 
 
 def _sha256(path: Path) -> str:

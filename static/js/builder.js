@@ -818,7 +818,7 @@
     } else if (kind === "text") {
       const long = prop.format === "textarea" || prop["x-multiline"] || (prop.maxLength || 0) >= 1000 && prop.format !== "uri";
       control = h(long ? "textarea" : "input", {
-        type: long ? null : prop.format === "uri" ? "url" : key.includes("secret") || key.includes("password") ? "password" : "text",
+        type: long ? null : prop.format === "uri" ? "url" : key.includes("secret") || key.includes("password") || current === boot.mask ? "password" : "text",
         id,
         rows: long ? "4" : null,
         maxlength: prop.maxLength,
@@ -827,6 +827,8 @@
         "aria-describedby": describedBy,
       });
       control.value = current ?? (typeof fallback === "string" ? fallback : "");
+      // A saved secret comes masked (never sent to the page); left as it is, it is kept.
+      if (current === boot.mask) control.title = "Hidden. Leave it as it is to keep the saved value, or type a new one.";
       control.addEventListener("input", () => setConfig(step, key, control.value === "" ? undefined : control.value));
     } else {
       control = h("textarea", { id, rows: "4", class: "code", "aria-describedby": describedBy });

