@@ -1,7 +1,8 @@
 """Tables in the dashboard: the list, one table sorted and paginated, inline row edits
 (htmx, with a plain form page when scripts are off), row deletion and exports.
 
-Everyone in the organization views; members and up ("write") edit and delete. Another
+Everyone in the organization views; members and up ("write") edit and delete rows; only
+owners and admins delete a whole table (with all its rows and their history). Another
 organization's table or row is a 404.
 """
 
@@ -11,6 +12,7 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import HttpResponse, QueryDict
@@ -22,6 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.decorators import org_member
 from automations import tables
 from automations.models import DataTable, TableRow
+from automations.workflow_views import can_manage
 
 ROWS_PER_PAGE = 50
 
@@ -141,6 +144,7 @@ def table_detail(request, pk: int):
             "page_obj": page_obj,
             "row_count": len(rows),
             "can_edit": request.membership.can("write"),
+            "can_delete": can_manage(request.membership),
             "back": current,
             "sort_query": _query(sort=column, dir="desc" if descending else ""),
             "formats": tables.FORMATS,
@@ -227,6 +231,8 @@ def table_export(request, pk: int, fmt: str):
 @org_member("write")
 def table_delete(request, pk: int):
     table = _table(request, pk)
+    if not can_manage(request.membership):
+        raise PermissionDenied("Only owners and admins delete tables.")
     name = table.name
     table.delete()
     messages.success(request, f"Deleted the table {name} and its rows.")

@@ -184,7 +184,12 @@ def test_clicking_a_header_sorts_and_clicking_again_reverses(table, member):
     assert vendors_on_page(html)[-1] == "Átomo"  # empty last
     assert '<a href="?sort=total">total' in html
     assert "Edit</a>" in html
-    assert "Delete table" in html
+    assert "Delete table" not in html  # only owners and admins delete a whole table
+
+
+def test_owners_see_the_delete_button_members_do_not(table, owner, member):
+    assert "Delete table" in owner.client.get(urls(table)["detail"]).content.decode()
+    assert "Delete table" not in member.client.get(urls(table)["detail"]).content.decode()
 
 
 def test_long_tables_are_paginated_keeping_the_sort(org, member):
@@ -261,12 +266,19 @@ def test_cancel_puts_the_row_back(table, member):
     assert member.client.get(urls(table)["row"]).status_code == 302
 
 
-def test_a_member_deletes_a_row_and_a_table(table, member):
+def test_a_member_deletes_a_row_but_not_the_table(table, member):
     u = urls(table)
     response = member.client.post(u["delete_row"], **HX)
     assert (response.status_code, response.content) == (200, b"")
     assert table.rows.count() == 4
-    response = member.client.post(u["delete"])
+    assert member.client.post(u["delete"]).status_code == 403
+    assert table.rows.count() == 4
+    assert DataTable.objects.filter(pk=table.pk).exists()
+
+
+def test_an_owner_deletes_a_table_with_its_rows(table, owner):
+    u = urls(table)
+    response = owner.client.post(u["delete"])
     assert response.status_code == 302
     assert response.url == reverse("automations:tables")
     assert not DataTable.objects.filter(pk=table.pk).exists()
