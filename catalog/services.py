@@ -11,7 +11,7 @@ from django.core.files.storage import default_storage
 
 from accounts.models import Organization
 from automations.engine.filetypes import FileRejected, inspect_file, safe_filename
-from automations.services import max_upload_bytes, spool
+from automations.services import input_limits, max_upload_bytes, spool
 from catalog.registry import BY_SLUG, check_model_options
 
 
@@ -30,7 +30,9 @@ def stage_file(org: Organization, upload) -> tuple[str, str]:
     with tmp:
         if size == 0:
             raise FileRejected("The file is empty.")
-        kind = inspect_file(tmp.name, max_pages=settings.PYQ_PLAYGROUND_MAX_PAGES).kind
+        kind = inspect_file(
+            tmp.name, max_pages=settings.PYQ_PLAYGROUND_MAX_PAGES, limits=input_limits()
+        ).kind
         tmp.seek(0)
         staged = default_storage.save(
             f"orgs/{org.pk}/playground/{uuid.uuid4()}{kind.extension}", File(tmp)

@@ -13,7 +13,7 @@ from django.utils.html import escape
 
 from automations.engine.filetypes import ACCEPTED_TYPES_TEXT
 from catalog.registry import BY_SLUG, MODELS
-from tests import files
+from tests import bombs, files
 from tests.automations.helpers import stored_files, upload
 
 INVOICE_TEXT = (
@@ -309,3 +309,20 @@ def test_an_unknown_model_is_not_found(member, predictions, method, path):
 
     assert response.status_code == 404
     assert predictions == []
+
+
+def test_a_file_is_tried_within_the_deployments_unpacking_limits(member, predictions, settings):
+    # A DOCX well within the built-in limits, but over an operator's lower XML-element limit.
+    settings.PYQ_MAX_XML_ELEMENTS = 1000
+    docx = bombs.docx_paragraphs(2000)
+
+    response = member.client.post(
+        try_url("minilm-summarizer"), {"file": upload("notes.docx", docx)}
+    )
+
+    assert response.status_code == 400
+    assert "notes.docx: This Word document is too large when unpacked" in result_html(
+        response.content.decode()
+    )
+    assert predictions == []
+    assert stored_files() == []
