@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-
 from django.http import HttpRequest, JsonResponse
 
 from api import ratelimit
 from api.auth import api_view, json_error, not_found
 from catalog.registry import BY_SLUG, MODELS
 from catalog.services import PlaygroundError, run_model
+from pyq_site.inputs import load_json
 
 # "model" and "classifier" take only names from the catalog (catalog.registry.allowed_models).
 OPTION_KEYS = ("labels", "threshold", "fields", "sentences", "kinds", "model", "classifier")
@@ -67,22 +66,28 @@ def predict(request: HttpRequest, slug: str) -> JsonResponse:
 
 def _read_input(request: HttpRequest) -> tuple[str | None, object, dict]:
     if request.content_type == "application/json":
-        try:
-            body = json.loads(request.body or b"{}")
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"The body is not valid JSON: {exc.msg}.") from exc
+        body = load_json(request.body or b"{}", what="The body")  # InputError is a ValueError
         if not isinstance(body, dict):
             raise ValueError("Send a JSON object.")
+        _refuse_unknown(body, {"text", *OPTION_KEYS})
         options = {key: body[key] for key in OPTION_KEYS if key in body}
         text = body.get("text")
         if text is not None and not isinstance(text, str):
             raise ValueError("'text' must be a string.")
         return text, None, options
+    _refuse_unknown(request.POST, {"text", "options"}, request.FILES)
     raw = request.POST.get("options") or "{}"
-    try:
-        options = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"'options' is not valid JSON: {exc.msg}.") from exc
+    options = load_json(raw, what="'options'")
     if not isinstance(options, dict):
         raise ValueError("'options' must be a JSON object.")
     return request.POST.get("text") or None, request.FILES.get("file"), options
+
+
+def _refuse_unknown(fields, known: set[str], files=None) -> None:
+    """A misspelt option would be silently ignored: name it instead."""
+    if files is not None:
+        known = known | {"file"}
+    unknown = sorted((set(fields) | set(files or ())) - known)
+    if unknown:
+        fields_list = ", ".join(sorted(known))
+        raise ValueError(f"Unknown field {unknown[0]!r}; the fields are {fields_list}.")

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.paginator import EmptyPage, Paginator
 from django.db.models import prefetch_related_objects
 from django.http import HttpRequest, JsonResponse
@@ -19,8 +18,12 @@ from automations import services
 from automations.engine.pipeline import parse_pipeline
 from automations.engine.steps import StepConfigError
 from automations.models import Document, Run
+from pyq_site.errors import describe
+from pyq_site.inputs import InputError, load_json, optional_int
 
 PAGE_SIZE = 50
+MAX_PAGE = 10**9
+MAX_PIPELINE_BYTES = 256 * 1024
 MULTIPART_SLACK = 1024 * 1024  # form boundaries and headers around the files
 
 
@@ -34,17 +37,18 @@ def documents(request: HttpRequest) -> JsonResponse:
 def _list(request: HttpRequest) -> JsonResponse:
     """Newest first, PAGE_SIZE a page; "next" and "previous" are URLs or null."""
     raw_page = request.GET.get("page", "1")
-    if not raw_page.isdigit() or int(raw_page) < 1:
+    number = optional_int(raw_page, minimum=1, maximum=MAX_PAGE)
+    if number is None:
         return json_error(400, "invalid_page", "page must be a whole number from 1.")
     queryset = (
         Document.objects.for_org(request.org).select_related("parent").prefetch_related("runs")
     )
     paginator = Paginator(queryset, PAGE_SIZE)
     try:
-        page = paginator.page(int(raw_page))
+        page = paginator.page(number)
     except EmptyPage:
         return json_error(
-            404, "not_found", f"There is no page {raw_page}; there are {paginator.num_pages}."
+            404, "not_found", f"There is no page {number}; there are {paginator.num_pages}."
         )
     return JsonResponse(
         {
@@ -74,13 +78,18 @@ def _upload(request: HttpRequest) -> JsonResponse:
         uploads = request.FILES.getlist("file")
     except TooManyFilesSent:
         return _too_many_files()
-    except RequestDataTooBig:
-        return json_error(413, "too_large", _size_message())
-    except MultiPartParserError as exc:
-        return json_error(400, "bad_request", f"The multipart body could not be read: {exc}")
+    except (RequestDataTooBig, TooManyFieldsSent, MultiPartParserError) as exc:
+        return json_error(*describe(exc))
     if not uploads:
         return json_error(
             400, "no_files", "Send one or more files as multipart/form-data fields named 'file'."
+        )
+    unknown = sorted((set(request.POST) - {"pipeline"}) | (set(request.FILES) - {"file"}))
+    if unknown:
+        return json_error(
+            400,
+            "unknown_field",
+            f"Unknown field {unknown[0]!r}: send files as 'file' and, if you like, a 'pipeline'.",
         )
     if len(uploads) > settings.PYQ_MAX_FILES_PER_UPLOAD:
         return _too_many_files()
@@ -118,9 +127,9 @@ def _pipeline(raw: str | None) -> list[dict] | None:
     if not raw:
         return None
     try:
-        steps = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise StepConfigError(f"'pipeline' is not valid JSON: {exc.msg}.") from exc
+        steps = load_json(raw, what="'pipeline'", max_bytes=MAX_PIPELINE_BYTES)
+    except InputError as exc:
+        raise StepConfigError(str(exc)) from exc
     parse_pipeline(steps)
     return steps
 
@@ -160,13 +169,14 @@ def document(request: HttpRequest, uid: str) -> JsonResponse:
 
 @api_view(["GET"])
 def run(request: HttpRequest, run_id: str) -> JsonResponse:
-    if not run_id.isdigit():
+    pk = optional_int(run_id, minimum=1)
+    if pk is None:
         return not_found("run")
     found = (
         Run.objects.for_org(request.org)
         .select_related("document")
         .prefetch_related("steps")
-        .filter(pk=int(run_id))
+        .filter(pk=pk)
         .first()
     )
     if found is None:

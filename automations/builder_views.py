@@ -15,7 +15,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.db import transaction
-from django.http import HttpResponseBadRequest, JsonResponse
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, path, reverse
@@ -46,6 +46,7 @@ from automations.workflows import (
     start_test_run,
 )
 from catalog.registry import allowed_models
+from pyq_site.inputs import InputError, load_json, optional_int
 
 KIND_LABELS = {
     "read": ("Read", "Get the text out of the document."),
@@ -78,6 +79,7 @@ SAMPLE_DOCUMENTS = 50  # the newest documents offered as test samples
 MAX_REFS_PER_STEP = 300
 PREVIEW_CHARS = 80
 MAX_JSON_CHARS = 20_000
+MAX_POSITION = 10_000  # ?position= of the references endpoint
 
 
 # --- problems and references --------------------------------------------------------------
@@ -114,9 +116,10 @@ def _draft_problems(spec: Any) -> list[dict]:
 def _position_in(message: str) -> int | None:
     """The 0-based step a parse_pipeline message names ("Step 3: ..."), if it names one."""
     head = message.split(":", 1)[0]
-    if head.startswith("Step ") and head[5:].isdigit():
-        return int(head[5:]) - 1
-    return None
+    if not head.startswith("Step "):
+        return None
+    number = optional_int(head[5:], minimum=1)
+    return None if number is None else number - 1
 
 
 def flatten_outputs(outputs: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -276,10 +279,9 @@ def _url(name: str, *args) -> str | None:
 
 
 def _json_body(request) -> Any:
-    try:
-        return json.loads(request.body or b"null")
-    except (ValueError, UnicodeDecodeError):
-        return None
+    """The body as JSON (None when empty); InputError says why it cannot be used (not
+    JSON, nested too deeply, a number too large; pyq_site.inputs)."""
+    return load_json(request.body or b"null", what="The body")
 
 
 def _published(workflow: Workflow) -> dict | None:
@@ -404,7 +406,10 @@ def builder_draft(request, pk: int):
 
     Body: {"steps": [...], "name": "..." (optional)}."""
     workflow = _workflow(request, pk)
-    body = _json_body(request)
+    try:
+        body = _json_body(request)
+    except InputError as exc:
+        return _bad(str(exc))
     if not isinstance(body, dict) or "steps" not in body:
         return _bad('Send the draft as JSON: {"steps": [...]}.')
     name = body.get("name")
@@ -452,9 +457,10 @@ def builder_references(request, pk: int):
     position = request.GET.get("position")
     if position is None:
         return JsonResponse({"test_run": run.pk if run else None, "outputs": test_outputs(run)})
-    if not position.isdigit():
-        return HttpResponseBadRequest("position is a step number from 0.")
-    options = reference_options(workflow.draft, int(position), run)
+    number = optional_int(position, minimum=0, maximum=MAX_POSITION)
+    if number is None:
+        return _bad("position is a step number from 0.")
+    options = reference_options(workflow.draft, number, run)
     return JsonResponse({"test_run": run.pk if run else None, "options": options})
 
 
@@ -582,7 +588,10 @@ def _pretty(value: Any) -> str:
 def builder_publish(request, pk: int):
     """Publish the draft as the next version; a draft with problems lists them instead."""
     workflow = _workflow(request, pk)
-    body = _json_body(request) if request.content_type == "application/json" else None
+    try:
+        body = _json_body(request) if request.content_type == "application/json" else None
+    except InputError as exc:
+        return _bad(str(exc))
     note = body.get("note", "") if isinstance(body, dict) else request.POST.get("note", "")
     if not isinstance(note, str):
         return _bad("The note is text.", field="note")

@@ -53,6 +53,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: a request body past its limit is refused before anything reads it (pyq_site/limits.py)
+    "pyq_site.middleware.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -60,6 +62,8 @@ MIDDLEWARE = [
     "pyq_site.security.ContentSecurityPolicyMiddleware",  # scripts and styles from Pyq only
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Without a login, no large body outside the API (before the CSRF check reads a form)
+    "pyq_site.middleware.AnonymousBodyLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -220,6 +224,17 @@ PYQ_MAX_MAIL_UNPACKED_MB = env_int("PYQ_MAX_MAIL_UNPACKED_MB", 2 * PYQ_MAX_UPLOA
 PYQ_WORKER_MAX_MEMORY_MB = env_int("PYQ_WORKER_MAX_MEMORY_MB", 2048, minimum=0)
 PYQ_WEB_MAX_MEMORY_MB = env_int("PYQ_WEB_MAX_MEMORY_MB", 1536, minimum=0)
 DATA_UPLOAD_MAX_NUMBER_FILES = PYQ_MAX_FILES_PER_UPLOAD + 1
+# Request bodies (pyq_site/limits.py): uploads may carry PYQ_MAX_FILES_PER_UPLOAD files of
+# PYQ_MAX_UPLOAD_MB (plus 1 MB of form); any other body (forms, JSON), and any body sent
+# without a login outside the API, at most PYQ_MAX_FORM_KB.
+PYQ_MAX_FORM_KB = env_int("PYQ_MAX_FORM_KB", 1024, minimum=64)
+DATA_UPLOAD_MAX_MEMORY_SIZE = PYQ_MAX_FORM_KB * 1024
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+FILE_UPLOAD_HANDLERS = [
+    "pyq_site.limits.UploadLimitHandler",  # stops a file past PYQ_MAX_UPLOAD_MB as it streams
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
 # --- Processing ------------------------------------------------------------------------------

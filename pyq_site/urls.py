@@ -11,3 +11,9 @@ urlpatterns = [
 ]
 if settings.PYQ_ADMIN_ENABLED:  # off by default; its login is rate-limited (accounts/admin.py)
     urlpatterns.insert(-1, path("admin/", admin.site.urls))
+
+# Errors that say what was wrong; JSON under /api/ (pyq_site/errors.py).
+handler400 = "pyq_site.errors.bad_request"
+handler403 = "pyq_site.errors.permission_denied"
+handler404 = "pyq_site.errors.page_not_found"
+handler500 = "pyq_site.errors.server_error"

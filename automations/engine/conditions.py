@@ -35,6 +35,10 @@ NO_VALUE_OPS = frozenset({"is_empty", "is_not_empty"})
 MATCHES = ("all", "any")
 MAX_RULES = 20
 MAX_VALUE_CHARS = 500
+# A value to compare with is at most this large (past 2**53 floats lose whole numbers), and
+# text longer than MAX_NUMBER_CHARS is never read as a number (no amount is that long).
+MAX_NUMBER = 10**15
+MAX_NUMBER_CHARS = 64
 
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
@@ -115,13 +119,13 @@ def _check_rule(rule: Any, index: int, known: list[str]) -> tuple[dict, list[Pro
                 f"(no step {step_of(ref)!r} runs before this one).",
             )
         )
-    if op not in OPS:
+    if not isinstance(op, str) or op not in OPS:
         choices = ", ".join(OPS)
         problems.append(Problem(f"{where}.op", f"{name}: choose how to compare ({choices})."))
     elif op not in NO_VALUE_OPS:
         problems.extend(_check_value(value, op, where, name))
     clean = {"ref": ref, "op": op}
-    if op not in NO_VALUE_OPS:
+    if not (isinstance(op, str) and op in NO_VALUE_OPS):
         clean["value"] = value
     return clean, problems
 
@@ -133,7 +137,15 @@ def _check_value(value: Any, op: str, where: str, name: str) -> list[Problem]:
         return [Problem(f"{where}.value", f"{name}: the value must be text or a number.")]
     if isinstance(value, str) and len(value) > MAX_VALUE_CHARS:
         return [Problem(f"{where}.value", f"{name}: the value is longer than {MAX_VALUE_CHARS}.")]
-    if op in NUMERIC_OPS and to_number(value) is None:
+    too_large = (
+        f"{name}: the number is too large; use one between -{MAX_NUMBER:,} and {MAX_NUMBER:,}."
+    )
+    if isinstance(value, int | float) and not isinstance(value, bool) and not _within(value):
+        return [Problem(f"{where}.value", too_large)]
+    number = to_number(value)
+    if op in NUMERIC_OPS and number is not None and not _within(number):
+        return [Problem(f"{where}.value", too_large)]
+    if op in NUMERIC_OPS and number is None:
         return [
             Problem(
                 f"{where}.value",
@@ -141,6 +153,14 @@ def _check_value(value: Any, op: str, where: str, name: str) -> list[Problem]:
             )
         ]
     return []
+
+
+def _within(number: Any) -> bool:
+    """A finite number no larger than MAX_NUMBER either way (huge ints included: float()
+    of them raises OverflowError)."""
+    if isinstance(number, int):
+        return -MAX_NUMBER <= number <= MAX_NUMBER
+    return isinstance(number, float) and math.isfinite(number) and abs(number) <= MAX_NUMBER
 
 
 def condition_refs(when: dict | None) -> list[str]:
@@ -213,15 +233,22 @@ def to_number(value: Any) -> float | None:
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float | Decimal):
-        number = float(value)
-        return number if math.isfinite(number) else None
+        return _finite(value)
     if not isinstance(value, str):
         return None
     text = value.strip()
-    if not text or not _AMOUNT.match(text):
+    if not text or len(text) > MAX_NUMBER_CHARS or not _AMOUNT.match(text):
         return None
     parsed = parse_money(text)
-    return None if parsed is None else float(parsed)
+    return None if parsed is None else _finite(parsed)
+
+
+def _finite(value: int | float | Decimal) -> float | None:
+    try:
+        number = float(value)
+    except (OverflowError, ValueError):  # an int past 1e308
+        return None
+    return number if math.isfinite(number) else None
 
 
 def is_empty(value: Any) -> bool:
@@ -271,8 +298,23 @@ def _text(value: Any) -> str:
     if isinstance(value, str):
         return " ".join(value.split()).casefold()
     if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True).casefold()
-    return str(value).casefold()
+        return _dumps(value, sort_keys=True).casefold()
+    return _str(value).casefold()
+
+
+def _str(value: Any) -> str:
+    """str(), which refuses ints of more than 4300 digits (ValueError)."""
+    try:
+        return str(value)
+    except ValueError:
+        return "a number too long to show"
+
+
+def _dumps(value: Any, **options: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False, default=_str, **options)
+    except (ValueError, TypeError, RecursionError):
+        return _str(type(value).__name__)
 
 
 def show(value: Any, limit: int = 60) -> str:
@@ -284,8 +326,8 @@ def show(value: Any, limit: int = 60) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, int | float):
-        return str(value)
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        return _str(value)
+    text = value if isinstance(value, str) else _dumps(value)
     text = " ".join(text.split())
     if len(text) > limit:
         text = text[: limit - 1] + "…"

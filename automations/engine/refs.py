@@ -35,11 +35,16 @@ def lookup(outputs: dict[str, Any], reference: str) -> tuple[bool, Any]:
     for part in reference.split("."):
         if isinstance(value, dict) and part in value:
             value = value[part]
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+        elif isinstance(value, list) and _is_index(part) and int(part) < len(value):
             value = value[int(part)]
         else:
             return False, None
     return True, value
+
+
+def _is_index(part: str) -> bool:
+    """ASCII digits only: str.isdigit() also accepts "²", which int() refuses."""
+    return part.isascii() and part.isdigit() and len(part) <= 9
 
 
 def resolve(outputs: dict[str, Any], reference: str) -> Any:
