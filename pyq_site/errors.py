@@ -45,11 +45,15 @@ def _wants_json(request: HttpRequest) -> bool:
 
 def error_response(request: HttpRequest, status: int, code: str, message: str) -> HttpResponse:
     """The API's JSON error under /api/; {"error": message} to the pages' scripts (the
-    builder asks for JSON); else a short HTML page."""
+    builder asks for JSON); a fragment to htmx; else a short HTML page."""
     if is_api(request):
         return JsonResponse({"error": {"code": code, "message": message}}, status=status)
     if _wants_json(request):
         return JsonResponse({"error": message}, status=status)
+    if request.headers.get("HX-Request"):  # htmx swaps the answer into the page: a fragment
+        return HttpResponse(
+            render_to_string("request_error_fragment.html", {"message": message}), status=status
+        )
     body = render_to_string(
         "request_error.html", {"title": TITLES.get(status, "Error"), "message": message}
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterable
 from typing import Any
 
 MAX_JSON_BYTES = 1024 * 1024
@@ -26,9 +27,7 @@ class InputError(ValueError):
     """A request value that cannot be used; ``str(exc)`` says why, in plain words."""
 
 
-def parse_int(
-    text: Any, *, minimum: int | None = None, maximum: int | None = MAX_INT
-) -> int:
+def parse_int(text: Any, *, minimum: int | None = None, maximum: int | None = MAX_INT) -> int:
     """An integer written in ASCII digits (an optional sign, at most 19 digits), within
     ``minimum``..``maximum``; InputError otherwise. "²", "١", "1.0", " 1" and "" are not."""
     if not isinstance(text, str) or not _ASCII_INT.fullmatch(text):
@@ -84,6 +83,7 @@ def depth_exceeds(value: Any, max_depth: int = MAX_JSON_DEPTH) -> bool:
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         item, depth = stack.pop()
+        children: Iterable[Any]
         if isinstance(item, dict):
             children = item.values()
         elif isinstance(item, list | tuple):

@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponse
 
 from pyq_site import limits
 from pyq_site.errors import error_response, is_api
+from pyq_site.inputs import optional_int
 
 
 class LimitedInput:
@@ -77,8 +78,8 @@ def _content_length(request: HttpRequest) -> int | None:
     raw = request.META.get("CONTENT_LENGTH")
     if raw in (None, ""):
         return None
-    text = str(raw).strip()
-    return int(text) if text.isascii() and text.isdigit() else -1
+    length = optional_int(str(raw).strip(), minimum=0)
+    return -1 if length is None else length
 
 
 def _chunked(request: HttpRequest) -> bool:

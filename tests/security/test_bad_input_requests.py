@@ -615,6 +615,24 @@ def test_a_file_past_the_limit_in_the_playground_is_refused_by_size(member, sett
     assert "big.pdf: The file is larger than the 1 MB limit." in response.content.decode()
 
 
+def test_an_oversize_playground_upload_from_htmx_is_a_413_fragment(member, settings):
+    settings.PYQ_MAX_UPLOAD_MB = 1
+    body = multipart({"file": upload("big.pdf", b"%PDF-" + b"0" * (3 * MB))})
+    with nothing_new():
+        response, read = post_counted(
+            member.client,
+            reverse("catalog:try", args=["invoice-extractor"]),
+            body,
+            MULTIPART_CONTENT,
+            HTTP_HX_REQUEST="true",
+        )
+    assert response.status_code == 413
+    assert response.content.decode() == (
+        '<p class="error" role="alert">The file may be up to 1 MB.</p>\n'
+    )
+    assert read == 0
+
+
 # --- multipart limits: long names, too many files or fields ---------------------------------
 
 
