@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from dataclasses import dataclass
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -140,7 +140,11 @@ def env_secret(name: str, default: str = "") -> str:
 
 def local_secret_key(path: Path) -> str:
     """A random key made once and kept in the data folder: the embedded default for one
-    machine. Several machines must share PYQ_SECRET_KEY instead."""
+    machine. Several machines must share PYQ_SECRET_KEY instead.
+
+    The key is written whole to a temporary file (0600) and linked into place, which fails
+    when another process did so first: processes starting together all read one key, never
+    an empty or half-written file."""
     try:
         return path.read_text().strip()
     except FileNotFoundError:

@@ -24,8 +24,8 @@ from pyq_site.env import (
     env_str,
     local_secret_key,
 )
-
 from pyq_site.security import DEFAULT_CSP, keep_private
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("PYQ_DATA_DIR", str(BASE_DIR / "var"))).resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
@@ -56,10 +56,10 @@ MIDDLEWARE = [
     # First: a request body past its limit is refused before anything reads it (pyq_site/limits.py)
     "pyq_site.middleware.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "pyq_site.security.ContentSecurityPolicyMiddleware",  # scripts and styles from Pyq only
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "pyq_site.security.ContentSecurityPolicyMiddleware",  # scripts and styles from Pyq only
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Without a login, no large body outside the API (before the CSRF check reads a form)
@@ -167,6 +167,12 @@ if not EMAIL_BACKEND:
         else "django.core.mail.backends.console.EmailBackend"
     )
 DEFAULT_FROM_EMAIL = env_str("PYQ_DEFAULT_FROM_EMAIL", "Pyq <noreply@pyq.local>")
+# Recipients the email step of one organization may send to in any 24 hours (each message
+# counts once per address); 0 removes the limit (automations/delivery.py).
+PYQ_EMAIL_QUOTA_PER_DAY = env_int("PYQ_EMAIL_QUOTA_PER_DAY", 200, minimum=0)
+# HTML bodies that load images, styles or frames from other sites are refused (they tell
+# those sites who opened which message); true allows them (automations/steps/email.py).
+PYQ_EMAIL_ALLOW_REMOTE_CONTENT = env_bool("PYQ_EMAIL_ALLOW_REMOTE_CONTENT", False)
 
 # --- Files -----------------------------------------------------------------------------------
 MEDIA_ROOT = Path(env_str("PYQ_MEDIA_ROOT", str(DATA_DIR / "media"))).resolve()
@@ -175,12 +181,6 @@ STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
-# Recipients the email step of one organization may send to in any 24 hours (each message
-# counts once per address); 0 removes the limit (automations/delivery.py).
-PYQ_EMAIL_QUOTA_PER_DAY = env_int("PYQ_EMAIL_QUOTA_PER_DAY", 200, minimum=0)
-# HTML bodies that load images, styles or frames from other sites are refused (they tell
-# those sites who opened which message); true allows them (automations/steps/email.py).
-PYQ_EMAIL_ALLOW_REMOTE_CONTENT = env_bool("PYQ_EMAIL_ALLOW_REMOTE_CONTENT", False)
 _storage = env_choice("PYQ_STORAGE", "filesystem", ("filesystem", "s3"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -236,6 +236,16 @@ FILE_UPLOAD_HANDLERS = [
     "django.core.files.uploadhandler.TemporaryFileUploadHandler",
 ]
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# Stored documents and their folders are readable by Pyq's user only; so are the data folder,
+# the SQLite database and everything else Pyq writes (umask 077, pyq_site/security.py).
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
+_sqlite_path = DATABASES["default"]["NAME"] if _database["ENGINE"].endswith("sqlite3") else ""
+keep_private(
+    DATA_DIR,
+    MEDIA_ROOT,
+    files=tuple(Path(f"{_sqlite_path}{end}") for end in ("", "-wal", "-shm") if _sqlite_path),
+)
 
 # --- Processing ------------------------------------------------------------------------------
 # RapidOCR (PP-OCRv4) by default: on SROIE receipts it reads the fields far better than
@@ -268,16 +278,6 @@ os.environ["PYQ_MODEL_CACHE_SIZE"] = str(PYQ_MODEL_CACHE_SIZE)
 # most PYQ_BATCH_PAGES pages of scans and PDFs, so that a batch of scans still finishes soon;
 # short text documents fill it up to PYQ_BATCH_SIZE.
 PYQ_BATCH_SIZE = env_int("PYQ_BATCH_SIZE", 128, minimum=1)
-# Stored documents and their folders are readable by Pyq's user only; so are the data folder,
-# the SQLite database and everything else Pyq writes (umask 077, pyq_site/security.py).
-FILE_UPLOAD_PERMISSIONS = 0o600
-FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
-_sqlite_path = DATABASES["default"]["NAME"] if _database["ENGINE"].endswith("sqlite3") else ""
-keep_private(
-    DATA_DIR,
-    MEDIA_ROOT,
-    files=tuple(Path(f"{_sqlite_path}{end}") for end in ("", "-wal", "-shm") if _sqlite_path),
-)
 PYQ_BATCH_PAGES = env_int("PYQ_BATCH_PAGES", 32, minimum=1)
 PYQ_STEP_TIME_LIMIT = env_int("PYQ_STEP_TIME_LIMIT", 300, minimum=5)  # seconds per step
 PYQ_ALLOW_PRIVATE_URLS = env_bool("PYQ_ALLOW_PRIVATE_URLS", False)  # lets webhooks reach LAN: tests
@@ -392,6 +392,19 @@ USE_I18N = True
 USE_TZ = True
 SESSION_COOKIE_SECURE = env_bool("PYQ_SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True  # pages read the token from the form, never from the cookie
+# HTTPS (all off by default, for `make run` on http://127.0.0.1): send http:// requests to
+# https://, and ask browsers to use only https for PYQ_HSTS_SECONDS (README "Production").
+SECURE_SSL_REDIRECT = env_bool("PYQ_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("PYQ_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("PYQ_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("PYQ_HSTS_PRELOAD", False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Scripts, styles and frames from Pyq's own origin only, no inline code (pyq_site/security.py)
+PYQ_CONTENT_SECURITY_POLICY = DEFAULT_CSP
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("PYQ_BEHIND_PROXY", False) else None
 )
@@ -412,16 +425,3 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("PYQ_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
-SESSION_COOKIE_HTTPONLY = True
-CSRF_COOKIE_HTTPONLY = True  # pages read the token from the form, never from the cookie
-# HTTPS (all off by default, for `make run` on http://127.0.0.1): send http:// requests to
-# https://, and ask browsers to use only https for PYQ_HSTS_SECONDS (README "Production").
-SECURE_SSL_REDIRECT = env_bool("PYQ_SSL_REDIRECT", False)
-SECURE_HSTS_SECONDS = env_int("PYQ_HSTS_SECONDS", 0, minimum=0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("PYQ_HSTS_INCLUDE_SUBDOMAINS", False)
-SECURE_HSTS_PRELOAD = env_bool("PYQ_HSTS_PRELOAD", False)
-SECURE_CONTENT_TYPE_NOSNIFF = True
-SECURE_REFERRER_POLICY = "same-origin"
-SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
-# Scripts, styles and frames from Pyq's own origin only, no inline code (pyq_site/security.py)
-PYQ_CONTENT_SECURITY_POLICY = DEFAULT_CSP
