@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
 
-from api import ratelimit
 from api.auth import api_view, json_error, not_found
+from catalog.concurrency import RETRY_AFTER, busy_message, model_slot
 from catalog.registry import BY_SLUG, MODELS
 from catalog.services import PlaygroundError, run_model
 from pyq_site.inputs import load_json
@@ -43,9 +43,11 @@ def predict(request: HttpRequest, slug: str) -> JsonResponse:
         text, upload, options = _read_input(request)
     except ValueError as exc:
         return json_error(400, "bad_request", str(exc))
-    with ratelimit.predict_slot(request.org) as free:
+    with model_slot(request.org) as free:
         if not free:
-            return ratelimit.predict_busy()
+            response = json_error(429, "too_many_predictions", busy_message())
+            response["Retry-After"] = str(RETRY_AFTER)
+            return response
         try:
             result = run_model(request.org, slug, text=text, upload=upload, options=options)
         except PlaygroundError as exc:

@@ -1,4 +1,4 @@
-"""API rate limits per key and per organization, and the predict endpoint's concurrency slots.
+"""API rate limits per key and per organization (model calls at once: catalog/concurrency.py).
 
 Counters live in the shared cache (settings.CACHES: Redis, or the database), so every web
 process counts together and a restart forgives nothing. Each limit is a fixed window: a counter
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,7 +25,6 @@ from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache
 from django.http import HttpRequest, HttpResponse
 
-PREDICT_RETRY_AFTER = 5  # seconds: a prediction usually answers within a few
 PERIODS = {1: "a second", 60: "a minute", 3600: "an hour", 86400: "a day"}
 LOCK_WAIT = 1.0  # seconds to wait for a counter's lock on caches without an atomic increment
 
@@ -149,51 +147,3 @@ def with_rate_headers(view: Callable) -> Callable:
         return response
 
     return wrapper
-
-
-# --- Predict concurrency ---------------------------------------------------------------------
-
-
-def _slot_key(org_pk: int, slot: int) -> str:
-    return f"api-predict:{org_pk}:{slot}"
-
-
-@contextmanager
-def predict_slot(org) -> Iterator[bool]:
-    """Hold one of the organization's PYQ_ORG_MAX_PREDICT slots; yields False when all are taken.
-
-    A slot is a cache entry made with cache.add (atomic in Redis and in the database cache) and
-    an expiry past the longest a prediction may wait, so a slot of a crashed process frees itself.
-    """
-    limit = settings.PYQ_ORG_MAX_PREDICT
-    if not limit:
-        yield True
-        return
-    token = uuid.uuid4().hex
-    timeout = settings.PYQ_PLAYGROUND_TIMEOUT + 60
-    held = next(
-        (k for k in (_slot_key(org.pk, i) for i in range(limit)) if cache.add(k, token, timeout)),
-        None,
-    )
-    if held is None:
-        yield False
-        return
-    try:
-        yield True
-    finally:
-        if cache.get(held) == token:  # not a slot that expired and went to another request
-            cache.delete(held)
-
-
-def predict_busy() -> HttpResponse:
-    from api.auth import json_error  # api.auth imports this module
-
-    limit = settings.PYQ_ORG_MAX_PREDICT
-    response = json_error(
-        429,
-        "too_many_predictions",
-        f"Your organization already has {limit} predictions running, the most at once. "
-        f"Try again in a few seconds.",
-    )
-    response["Retry-After"] = str(PREDICT_RETRY_AFTER)
-    return response

@@ -2,6 +2,7 @@ from django.http import Http404
 from django.shortcuts import render
 
 from accounts.decorators import org_member
+from catalog.concurrency import busy_message, model_slot
 from catalog.forms import PlaygroundForm
 from catalog.presentation import annotate_pages
 from catalog.registry import BY_SLUG, MODELS
@@ -36,14 +37,17 @@ def try_model(request, slug: str):
     result, error, status = None, None, 200
     if request.method == "POST" and form.is_valid():
         try:
-            result = run_model(
-                request.org,
-                slug,
-                text=form.cleaned_data.get("text") or None,
-                upload=form.cleaned_data.get("file"),
-                options=form.options(),
-                with_images=True,
-            )
+            with model_slot(request.org) as free:
+                if not free:
+                    raise PlaygroundError(busy_message(), status=429)
+                result = run_model(
+                    request.org,
+                    slug,
+                    text=form.cleaned_data.get("text") or None,
+                    upload=form.cleaned_data.get("file"),
+                    options=form.options(),
+                    with_images=True,
+                )
             annotate_pages(result)
         except PlaygroundError as exc:
             error, status = str(exc), exc.status

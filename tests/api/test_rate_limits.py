@@ -16,6 +16,7 @@ from django.db import connection
 
 from api import models_api, ratelimit
 from automations.models import Document
+from catalog.concurrency import model_slot
 from catalog.services import PlaygroundError
 from pyq_site import env
 from tests.accounts.test_login_limits import stored_cache_keys
@@ -231,7 +232,7 @@ def test_predictions_past_the_organizations_concurrency_limit_get_429(
     settings.PYQ_ORG_MAX_PREDICT = 2
     with ExitStack() as running:
         # Given two predictions of the organization running
-        assert [running.enter_context(ratelimit.predict_slot(owner.org)) for _ in range(2)] == [
+        assert [running.enter_context(model_slot(owner.org)) for _ in range(2)] == [
             True,
             True,
         ]
@@ -244,7 +245,7 @@ def test_predictions_past_the_organizations_concurrency_limit_get_429(
         assert refused["Retry-After"] == "5"
         assert refused.json()["error"] == {
             "code": "too_many_predictions",
-            "message": "Your organization already has 2 predictions running, the most at once. "
+            "message": "Your organization already has 2 model calls running, the most at once. "
             "Try again in a few seconds.",
         }
         assert "RateLimit-Limit" in refused
@@ -255,7 +256,7 @@ def test_predictions_past_the_organizations_concurrency_limit_get_429(
 
     # Once one finishes, a prediction runs and gives its slot back
     assert predict(api).status_code == 200
-    with ratelimit.predict_slot(owner.org) as first, ratelimit.predict_slot(owner.org) as second:
+    with model_slot(owner.org) as first, model_slot(owner.org) as second:
         assert (first, second) == (True, True)
 
 
@@ -282,17 +283,17 @@ def test_a_failed_prediction_gives_its_slot_back(api, owner, settings, monkeypat
     monkeypatch.setattr(models_api, "run_model", unavailable)
     assert predict(api).status_code == 503
 
-    with ratelimit.predict_slot(owner.org) as free:
+    with model_slot(owner.org) as free:
         assert free is True
 
 
 def test_a_slot_left_by_a_crashed_process_expires(owner, settings):
     settings.PYQ_ORG_MAX_PREDICT = 1
     settings.PYQ_PLAYGROUND_TIMEOUT = 120
-    held = ratelimit.predict_slot(owner.org)
+    held = model_slot(owner.org)
     assert held.__enter__() is True  # and not left yet, as when the process died
     try:
-        seconds = stored_expiry(f"api-predict:{owner.org.pk}:0")
+        seconds = stored_expiry(f"model-calls:{owner.org.pk}:0")
     finally:
         held.__exit__(None, None, None)
 

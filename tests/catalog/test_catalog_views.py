@@ -12,6 +12,7 @@ from django.test import Client
 from django.utils.html import escape
 
 from automations.engine.filetypes import ACCEPTED_TYPES_TEXT
+from catalog.concurrency import model_slot
 from catalog.registry import BY_SLUG, MODELS
 from tests import bombs, files
 from tests.automations.helpers import stored_files, upload
@@ -326,3 +327,27 @@ def test_a_file_is_tried_within_the_deployments_unpacking_limits(member, predict
     )
     assert predictions == []
     assert stored_files() == []
+
+
+def test_the_playground_shares_the_organizations_model_call_slots(
+    member, outsider, predictions, settings
+):
+    settings.PYQ_ORG_MAX_PREDICT = 1
+    with model_slot(member.org) as free:  # a predict API call of the organization is running
+        assert free is True
+
+        refused = member.client.post(try_url("pii-redactor"), {"text": "Call 0161 496 0000"})
+        other = outsider.client.post(try_url("pii-redactor"), {"text": "Call 0161 496 0000"})
+
+    assert refused.status_code == 429
+    message = (
+        "Your organization already has 1 model call running, the most at once. "
+        "Try again in a few seconds."
+    )
+    assert f'<p class="error" role="alert">{escape(message)}</p>' in result_html(
+        refused.content.decode()
+    )
+    assert other.status_code == 200
+    assert [call["text"] for call in predictions] == ["Call 0161 496 0000"]
+    # Once the call finished its slot is free again
+    assert member.client.post(try_url("pii-redactor"), {"text": "x@y.com"}).status_code == 200
