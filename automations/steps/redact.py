@@ -20,8 +20,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
+import regex
+
 from automations.engine.fields import PageText
-from automations.engine.steps import StepConfigError, StepContext, StepOutcome, register
+from automations.engine.steps import (
+    StepConfigError,
+    StepContext,
+    StepFailed,
+    StepOutcome,
+    register,
+)
 from automations.steps._common import ValidatingStep, service
 
 BUILTIN_KINDS = ("email", "phone", "iban", "card")
@@ -29,6 +37,9 @@ ALL_KINDS = (*BUILTIN_KINDS, "custom")
 # Overlaps go to the longer match; on equal length to the earlier kind here.
 PRIORITY = {"email": 0, "iban": 1, "card": 2, "phone": 3, "custom": 4}
 MAX_PATTERN_LENGTH = 200
+# Seconds one custom pattern may search one text: the last bound on a pattern that backtracks
+# in a way the nested-repeat check cannot see, like (a|a)*b.
+PATTERN_TIMEOUT = 2.0
 MAX_PATTERNS = 20
 RENDER_DPI = 150
 PDF_PAGES_PER_WRITE = 8  # pages held in memory while assembling the redacted PDF
@@ -174,7 +185,7 @@ def _builtin_spans(kind: str, text: str) -> Iterator[tuple[int, int]]:
 def find_matches(
     text: str,
     kinds: Sequence[str] = BUILTIN_KINDS,
-    patterns: Sequence[tuple[str, re.Pattern[str]]] = (),
+    patterns: Sequence[tuple[str, regex.Pattern[str]]] = (),
 ) -> list[Match]:
     """All matches in ``text``, without overlaps (the longer one wins), in text order."""
     found = [
@@ -184,7 +195,7 @@ def find_matches(
         for s, e in _builtin_spans(kind, text)
     ]
     for name, pattern in patterns:
-        found.extend(Match("custom", m.start(), m.end(), name) for m in pattern.finditer(text))
+        found.extend(Match("custom", s, e, name) for s, e in _custom_spans(name, pattern, text))
     chosen: list[Match] = []
     for match in sorted(found, key=lambda m: (-m.length, PRIORITY[m.kind], m.start)):
         if match.length and not any(match.start < c.end and c.start < match.end for c in chosen):
@@ -195,7 +206,18 @@ def find_matches(
 # --- custom patterns ----------------------------------------------------------------------
 
 
-def compile_patterns(patterns: Sequence[dict]) -> list[tuple[str, re.Pattern[str]]]:
+def _custom_spans(name: str, pattern: regex.Pattern[str], text: str) -> list[tuple[int, int]]:
+    try:
+        return [m.span() for m in pattern.finditer(text, timeout=PATTERN_TIMEOUT)]
+    except TimeoutError:
+        raise StepFailed(
+            f"Redact: pattern {name!r} took too long on this document (it can try too many "
+            "ways to match). Make it simpler, for example without alternatives that match "
+            "the same text, then retry the run."
+        ) from None
+
+
+def compile_patterns(patterns: Sequence[dict]) -> list[tuple[str, regex.Pattern[str]]]:
     """Compile the user's patterns, refusing broken ones and ones that can backtrack forever.
 
     Python's ``re`` has no timeout, so patterns are limited in length and nested repeats
@@ -219,7 +241,8 @@ def compile_patterns(patterns: Sequence[dict]) -> list[tuple[str, re.Pattern[str
             )
         if pattern.fullmatch(""):
             raise StepConfigError(f"Redact: pattern {name!r} matches empty text.")
-        compiled.append((name, pattern))
+        # Matched by the regex module (the same syntax as re's, VERSION0), which has a timeout.
+        compiled.append((name, regex.compile(source, regex.VERSION0)))
     return compiled
 
 
@@ -528,7 +551,7 @@ def redacted_pdf(
     pages: Sequence[PageText],
     by_page: dict[int, list[Match]],
     kinds: Sequence[str] = BUILTIN_KINDS,
-    patterns: Sequence[tuple[str, re.Pattern[str]]] = (),
+    patterns: Sequence[tuple[str, regex.Pattern[str]]] = (),
     dpi: int = RENDER_DPI,
 ) -> bytes:
     """An image-only PDF of ``path`` with black boxes over every match.

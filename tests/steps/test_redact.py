@@ -10,7 +10,8 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from automations.engine.fields import PageText
-from automations.engine.steps import StepConfigError, get_step, validate_config
+from automations.engine.steps import StepConfigError, StepFailed, get_step, validate_config
+from automations.steps import redact
 from automations.steps.redact import (
     RedactStep,
     compile_patterns,
@@ -138,6 +139,19 @@ def test_custom_pattern(make_context):
     assert output["counts"] == {"custom": 1}
     assert output["matches"][0]["pattern"] == "employee id"
     assert output["text_by_page"]["1"] == "Badge █████████, jane@example.com"
+
+
+def test_a_pattern_that_searches_past_its_time_bound_fails_the_step(make_context, monkeypatch):
+    # The time bound is what stops a pattern the nested-repeat check cannot see; here a plain
+    # pattern gets a bound far below what a long text needs, so the real search runs past it.
+    monkeypatch.setattr(redact, "PATTERN_TIMEOUT", 0.0005)
+    text = ("a" * 50 + " ") * 20000
+    config = {"kinds": ["custom"], "patterns": [{"name": "code", "regex": r"a+b"}]}
+
+    with pytest.raises(StepFailed) as failed:
+        get_step("redact").run(make_context(text), config)
+
+    assert str(failed.value).startswith("Redact: pattern 'code' took too long on this document")
 
 
 @pytest.mark.parametrize(
