@@ -19,9 +19,7 @@ import json
 import os
 import socket
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -40,6 +38,7 @@ from tests.automations.helpers import upload
 from tests.e2e.conftest import celery_worker_process, wait_for  # noqa: F401  (a fixture)
 from tests.factories import MembershipFactory
 from tests.steps.test_email_step import SmtpListener
+from tests.steps.test_webhook_step import Receiver
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow]
 
@@ -51,34 +50,6 @@ INVOICE = [
     "Contact: jane.roe@acme.example, +44 20 7946 0958",
     "Total due 118.00 EUR",
 ]
-
-
-class Receiver:
-    """A webhook receiver on loopback that records what it gets."""
-
-    def __init__(self) -> None:
-        self.bodies: list[bytes] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", 0))
-                receiver.bodies.append(self.rfile.read(length))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -205,7 +176,7 @@ def test_a_document_leaves_only_through_the_actions_a_person_configured(
         {
             "id": "send",
             "step": "webhook",
-            "config": {"url": f"http://127.0.0.1:{receiver.port}/in"},
+            "config": {"url": receiver.url},
         },
         {"id": "mail", "step": "email", "config": {"to": ["books@acme.example"]}},
     ]
@@ -238,8 +209,8 @@ def test_a_document_leaves_only_through_the_actions_a_person_configured(
     assert [s.step for s in run.steps.all()] == [s["step"] for s in steps]
     assert set(run.steps.values_list("status", flat=True)) == {StepRun.Status.SUCCEEDED}
     assert page.status_code == 200
-    assert len(receiver.bodies) == 1
-    assert json.loads(receiver.bodies[0])["document"]["name"] == "inv-4721.pdf"
+    assert len(receiver.requests) == 1
+    assert json.loads(receiver.requests[0]["body"])["document"]["name"] == "inv-4721.pdf"
     [(_sender, recipients, _data)] = smtp.messages
     assert recipients == ["books@acme.example"]
     assert TableRow.objects.filter(organization=org).count() == 1
