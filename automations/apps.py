@@ -8,6 +8,9 @@ class AutomationsConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
+        # Importing the steps package registers every built-in step (the engine imports none
+        # of its plugins): the web process, the worker and the tests find them all.
+        import automations.steps  # noqa: F401
         from automations.steps import email
 
         # The email step imports no Django: it asks this hook, read at each check, so that

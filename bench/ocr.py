@@ -46,6 +46,7 @@ def bare(engine: str, paths: list[str]) -> float:
 
 def pyq(engine: str, paths: list[str]) -> float:
     """Pyq's extract_text step, as a worker runs it."""
+    import automations.steps  # noqa: F401  (registers the steps; no Django app runs here)
     from automations.engine.pipeline import MemoryStore, parse_pipeline, run_pipeline
     from automations.engine.steps import DocumentInfo, StepContext
     from automations.steps.extract_text import LocalPages

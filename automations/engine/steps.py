@@ -4,6 +4,10 @@ A step is a small object with a name, a kind (what the builder groups it under),
 schema for its configuration, and `run(context, config) -> StepOutcome`. Steps are pure
 Python: whatever they need from the outside world (storing a page, finding similar
 documents, the embedding model) reaches them through `StepContext.services`.
+
+The engine imports no step: the built-in steps register themselves when `automations.steps`
+is imported, which the automations app does in its `ready()`. Code that runs without Django
+(bench scripts, a plain Python shell) imports `automations.steps` itself.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import jsonschema
 
@@ -85,9 +89,10 @@ class Step(Protocol):
 
 
 REGISTRY: dict[str, Step] = {}
+_S = TypeVar("_S", bound=Step)
 
 
-def register(cls: type) -> type:
+def register(cls: type[_S]) -> type[_S]:
     """Class decorator: add one instance of a step class to the registry."""
     assert cls.kind in KINDS, cls.kind
     jsonschema.Draft202012Validator.check_schema(cls.config_schema)
@@ -96,7 +101,6 @@ def register(cls: type) -> type:
 
 
 def get_step(name: str) -> Step:
-    _load_builtin_steps()
     try:
         return REGISTRY[name]
     except KeyError:
@@ -106,12 +110,7 @@ def get_step(name: str) -> Step:
 
 
 def all_steps() -> dict[str, Step]:
-    _load_builtin_steps()
     return dict(REGISTRY)
-
-
-def _load_builtin_steps() -> None:
-    import automations.steps  # noqa: F401  (each module registers its step)
 
 
 def validate_config(step: Step, config: dict | None) -> dict:
