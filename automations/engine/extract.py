@@ -450,18 +450,34 @@ def _header(msg: email.message.Message, name: str) -> str | None:
     return re.sub(r"\s+", " ", str(value)).strip()
 
 
-def _part_text(part: email.message.Message) -> str:
+def _payload_bytes(part: email.message.Message) -> bytes:
+    """The part's decoded bytes; b"" for an empty part or a multipart one."""
+    payload = part.get_payload(decode=True)
+    return payload if isinstance(payload, bytes) else b""
+
+
+def _subparts(part: email.message.Message) -> list[email.message.Message]:
+    if isinstance(part, email.message.MIMEPart):
+        return list(part.iter_parts())
+    payload = part.get_payload()
+    return (
+        [p for p in payload if isinstance(p, email.message.Message)]
+        if isinstance(payload, list)
+        else []
+    )
+
+
+def _part_text(part: email.message.MIMEPart) -> str:
     try:
         content = part.get_content()
     except (LookupError, UnicodeError, ValueError, AssertionError):
-        payload = part.get_payload(decode=True) or b""
-        content = payload.decode("utf-8", errors="replace")
+        content = _payload_bytes(part).decode("utf-8", errors="replace")
     if isinstance(content, bytes):
         content = content.decode("utf-8", errors="replace")
     return _normalize_newlines(str(content))
 
 
-def _email_body(msg: email.message.EmailMessage) -> tuple[str, email.message.Message | None]:
+def _email_body(msg: email.message.EmailMessage) -> tuple[str, email.message.MIMEPart | None]:
     plain = msg.get_body(preferencelist=("plain",))
     if plain is not None:
         text = _part_text(plain).strip()
@@ -504,7 +520,7 @@ def _collect_attachments(
             data = inner.as_bytes(policy=policy.default)
             subject = _header(inner, "subject") or "forwarded message"
         else:
-            data = part.get_payload(decode=True) or b""
+            data = _payload_bytes(part)
             subject = "forwarded message"
         name = safe_filename(filename or subject, default="message")
         if not name.lower().endswith(".eml"):
@@ -512,7 +528,7 @@ def _collect_attachments(
         out.append(EmailAttachment(_unique_name(name, used), "message/rfc822", data))
         return
     if part.is_multipart():
-        for sub in part.iter_parts() if hasattr(part, "iter_parts") else part.get_payload():
+        for sub in _subparts(part):
             _collect_attachments(sub, body_part, out, used)
         return
     if not filename and disposition != "attachment":
@@ -522,7 +538,7 @@ def _collect_attachments(
     else:
         ext = mimetypes.guess_extension(content_type) or ".bin"
         name = f"attachment{ext}"
-    data = part.get_payload(decode=True) or b""
+    data = _payload_bytes(part)
     out.append(EmailAttachment(_unique_name(name, used), content_type, data))
 
 

@@ -33,10 +33,10 @@ def field_hints(names) -> list[str]:
 
 @register
 class ExtractFields:
-    name = "extract_fields"
-    kind = "extract"
-    label = "Extract fields"
-    description = (
+    name: ClassVar[str] = "extract_fields"
+    kind: ClassVar[str] = "extract"
+    label: ClassVar[str] = "Extract fields"
+    description: ClassVar[str] = (
         "Pulls named values out of the document: the invoice or receipt preset, or your own "
         "fields by name, type and description. Each value comes with a confidence and the "
         "place on the page it was read from."

@@ -42,10 +42,10 @@ def _size(image) -> tuple[int | None, int | None]:
 
 @register
 class ExtractText:
-    name = "extract_text"
-    kind = "read"
-    label = "Read text"
-    description = (
+    name: ClassVar[str] = "extract_text"
+    kind: ClassVar[str] = "read"
+    label: ClassVar[str] = "Read text"
+    description: ClassVar[str] = (
         "Reads every page: the PDF text layer where there is one, OCR for scans and photos, "
         "Word documents and mail. Gives the text per page, OCR confidence and language."
     )

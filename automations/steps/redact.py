@@ -247,8 +247,9 @@ def compile_patterns(patterns: Sequence[dict]) -> list[tuple[str, regex.Pattern[
 
 
 def _has_nested_repeat(source: str) -> bool:
-    import re._constants as c
-    import re._parser as parser
+    # re's own parser (private, so typeshed has no stubs for it) tells the pattern's shape.
+    import re._constants as c  # type: ignore[import-not-found]
+    import re._parser as parser  # type: ignore[import-not-found]
 
     repeats = {c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT}
 

@@ -7,8 +7,8 @@ Searching happens before storing, so a document never finds itself.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
-from typing import ClassVar
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -60,10 +60,9 @@ class SimilarDocumentsStep(ValidatingStep):
         """Embed many documents in one model call, then compare them one after the other,
         so that two copies in the same batch still find each other."""
         config = self.validate(config)
-        if any(
-            service(c, "find_similar") is None or service(c, "store_embedding") is None
-            for c in contexts
-        ):
+        stores = [_document_store(c) for c in contexts]
+        present = [store for store in stores if store is not None]
+        if len(present) != len(stores):
             raise StepFailed(
                 "Finding duplicates needs the document store, which this run does not have "
                 "(it works in workflows, not on the command line)."
@@ -78,10 +77,9 @@ class SimilarDocumentsStep(ValidatingStep):
         vectors = document_vectors([contexts[i] for i in live], embedder)
         for i, row in zip(live, vectors, strict=True):
             vector = [float(x) for x in row]
-            duplicates = list(
-                service(contexts[i], "find_similar")(vector, config["threshold"], config["limit"])
-            )
-            service(contexts[i], "store_embedding")(vector)
+            find_similar, store_embedding = present[i]
+            duplicates = list(find_similar(vector, config["threshold"], config["limit"]))
+            store_embedding(vector)
             outcomes[i] = StepOutcome(
                 output={
                     "duplicates": duplicates,
@@ -90,6 +88,17 @@ class SimilarDocumentsStep(ValidatingStep):
                 }
             )
         return outcomes
+
+
+def _document_store(
+    context: StepContext,
+) -> tuple[Callable[..., Any], Callable[..., Any]] | None:
+    """The services' `find_similar` and `store_embedding`, or None without both."""
+    find_similar = service(context, "find_similar")
+    store_embedding = service(context, "store_embedding")
+    if find_similar is None or store_embedding is None:
+        return None
+    return find_similar, store_embedding
 
 
 def near_duplicates(

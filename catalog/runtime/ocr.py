@@ -14,7 +14,7 @@ import shutil
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 from PIL import Image
 
@@ -93,7 +93,8 @@ def to_rgb(image: Image.Image) -> Image.Image:
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
         # 16-bit/float greyscale (some scanners): map the range onto 8 bits.
         gray = image.convert("F")
-        lo, hi = gray.getextrema()
+        # One band: (min, max) numbers; the stubs also cover multi-band images' tuples.
+        lo, hi = cast(tuple[float, float], gray.getextrema())
         scale = 255.0 / (hi - lo) if hi > lo else 1.0
         return gray.point(lambda v: (v - lo) * scale).convert("L").convert("RGB")
     return image.convert("RGB")

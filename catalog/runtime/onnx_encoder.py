@@ -133,11 +133,12 @@ def _check_layout(model: Any) -> tuple[Any, int]:
 
 def _fingerprint(model: Any, folder: Path | None) -> str:
     digest = hashlib.sha256(f"opset{OPSET}".encode())
-    files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder else []
+    root = folder or Path()
+    files = sorted(p for p in root.rglob("*") if p.is_file()) if folder else []
     for path in files:
         if path.suffix in (".safetensors", ".bin", ".json", ".txt"):
             stat = path.stat()
-            digest.update(f"{path.relative_to(folder)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+            digest.update(f"{path.relative_to(root)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
     if not files:  # no folder (a hub model without a snapshot): hash the weights themselves
         for tensor in model.state_dict().values():
             digest.update(tensor.detach().cpu().numpy().tobytes()[:4096])
