@@ -20,7 +20,7 @@ import json
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -73,9 +73,10 @@ class Problem:
         }
 
 
-def parse_pipeline(raw: list[dict]) -> list[StepSpec]:
-    """Check a pipeline spec: known steps, unique ids, configurations that fit their
-    schema, conditions on earlier steps. Raises StepConfigError with the first problem."""
+def parse_pipeline(raw: object) -> list[StepSpec]:
+    """Check a pipeline spec (a JSON value: a list of step objects): known steps, unique ids,
+    configurations that fit their schema, conditions on earlier steps. Raises
+    StepConfigError with the first problem."""
     specs, problems = _inspect(raw)
     for problem in problems:
         if problem.level == "error":
@@ -327,7 +328,7 @@ def run_pipeline(
 
 def run_pipeline_batch(
     steps: list[StepSpec],
-    items: list[tuple[StepContext, StepStore]],
+    items: Sequence[tuple[StepContext, StepStore]],
     *,
     step_time_limit: float | None = None,
     retry: RetryPolicy | None = None,
@@ -365,7 +366,7 @@ def run_pipeline_batch(
     return errors
 
 
-def _flush(items: list[tuple[StepContext, StepStore]]) -> None:
+def _flush(items: Sequence[tuple[StepContext, StepStore]]) -> None:
     """Let stores that gather their writes (a worker's batch) send them: the steps' state
     becomes visible before a step runs and after it ends."""
     for _, store in items:
@@ -425,7 +426,7 @@ def _run_with_retries(
     step: Step,
     spec: StepSpec,
     todo: list[int],
-    items: list[tuple[StepContext, StepStore]],
+    items: Sequence[tuple[StepContext, StepStore]],
     errors: list[str | None],
     limit: float | None,
     retry: RetryPolicy,

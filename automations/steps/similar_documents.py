@@ -11,6 +11,7 @@ from collections.abc import Callable, Hashable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
+import numpy.typing as npt
 
 from automations.engine.steps import StepContext, StepFailed, StepOutcome, register
 from automations.steps._common import (
@@ -103,7 +104,7 @@ def _document_store(
 
 def near_duplicates(
     vector: Sequence[float],
-    candidates: Sequence[tuple[Hashable, Sequence[float]]],
+    candidates: Sequence[tuple[Hashable, npt.ArrayLike]],
     threshold: float = DEFAULT_THRESHOLD,
     limit: int = 5,
 ) -> list[dict]:
