@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -14,6 +15,10 @@ class OrderedJSONField(models.TextField):
     """JSON stored as text, so that the order of an object's keys survives: PostgreSQL's
     jsonb sorts them, and in a workflow's steps order is meaning (a webhook's payload, a
     table's columns, an email's fields are shown and sent in the order the person chose)."""
+
+    # For django-stubs (mypy): the attribute holds any JSON value, not the column's str.
+    _pyi_private_set_type: Any
+    _pyi_private_get_type: Any
 
     def from_db_value(self, value, expression, connection):
         return None if value is None else json.loads(value)
