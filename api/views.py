@@ -14,12 +14,13 @@ from django.urls import reverse
 
 from api import serializers
 from api.auth import api_view, json_error, not_found
-from automations import services
+from automations import intake
 from automations.engine.pipeline import parse_pipeline
 from automations.engine.steps import StepConfigError
 from automations.models import Document, Run
 from pyq_site.errors import describe
 from pyq_site.inputs import InputError, load_json, optional_int
+from pyq_site.uploads import max_upload_bytes
 
 PAGE_SIZE = 50
 MAX_PAGE = 10**9
@@ -70,7 +71,7 @@ def _page_url(request: HttpRequest, number: int) -> str:
 
 def _upload(request: HttpRequest) -> JsonResponse:
     """Ingest every `file` field; 201 if any was accepted, with the rejected ones beside."""
-    limit = services.max_upload_bytes()
+    limit = max_upload_bytes()
     content_length = int(request.META.get("CONTENT_LENGTH") or 0)
     if content_length > limit * settings.PYQ_MAX_FILES_PER_UPLOAD + MULTIPART_SLACK:
         return json_error(413, "too_large", _size_message())
@@ -98,7 +99,7 @@ def _upload(request: HttpRequest) -> JsonResponse:
     except StepConfigError as exc:
         return json_error(400, "invalid_pipeline", str(exc))
 
-    accepted, rejections = services.ingest_many(
+    accepted, rejections = intake.ingest_many(
         request.org,
         uploads,
         source=Document.Source.API,

@@ -11,6 +11,7 @@ class AutomationsConfig(AppConfig):
         # Importing the steps package registers every built-in step (the engine imports none
         # of its plugins): the web process, the worker and the tests find them all.
         import automations.steps  # noqa: F401
+        from automations.runs import tasks  # noqa: F401  (registered: queue sends them by name)
         from automations.steps import email
 
         # The email step imports no Django: it asks this hook, read at each check, so that

@@ -22,7 +22,7 @@ from django.urls import NoReverseMatch, path, reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.decorators import org_member
-from automations import services
+from automations import intake
 from automations.engine.filetypes import FileRejected
 from automations.engine.masking import (
     MASK,
@@ -479,7 +479,7 @@ def builder_test(request, pk: int):
         try:
             with transaction.atomic():
                 # Stored like any upload, but read by the test alone, not the default reading.
-                document = services.ingest(
+                document = intake.ingest(
                     request.org,
                     upload,
                     upload.name,

@@ -11,12 +11,14 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import org_member
-from automations import services
+from automations import intake
+from automations.documents import delete_document
 from automations.engine.conditions import OPS
 from automations.engine.masking import mask_secrets
 from automations.engine.steps import all_steps
 from automations.forms import UploadForm
 from automations.models import Artifact, Document, Page, Run, StepRun, Workflow
+from automations.runs import control
 from automations.workflows import WorkflowError, start_workflow_run
 from catalog.presentation import highlights, ordered_fields
 
@@ -45,7 +47,7 @@ def document_list(request):
             raise PermissionDenied("Viewers cannot upload documents.")
         form = UploadForm(request.POST, request.FILES)
         if form.is_valid():
-            accepted, rejected = services.ingest_many(
+            accepted, rejected = intake.ingest_many(
                 request.org, form.cleaned_data["files"], user=request.user
             )
             if accepted:
@@ -131,7 +133,7 @@ def artifact_file(request, uid, artifact):
 @org_member("write")
 def document_reprocess(request, uid):
     document = _document(request, uid)
-    services.reprocess(document, user=request.user)
+    control.reprocess(document, user=request.user)
     messages.success(request, f"Reading {document.original_name} again.")
     return redirect("automations:document", uid=document.uid)
 
@@ -141,7 +143,7 @@ def document_reprocess(request, uid):
 def document_delete(request, uid):
     document = _document(request, uid)
     name = document.original_name
-    services.delete_document(document)
+    delete_document(document)
     messages.success(request, f"Deleted {name}.")
     return redirect("automations:documents")
 
@@ -367,8 +369,8 @@ def _back_to_run(run: Run):
 def run_cancel(request, pk: int):
     run = _run(request, pk)
     try:
-        services.cancel_run(run, user=request.user)
-    except services.RunStateError as exc:
+        control.cancel_run(run, user=request.user)
+    except control.RunStateError as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, f"Canceled run {run.pk}.")
@@ -385,8 +387,8 @@ def run_retry(request, pk: int):
         messages.error(request, "A test of a draft runs again from the builder.")
         return _back_to_run(run)
     try:
-        again = services.retry_run(run, user=request.user, whole=whole)
-    except (services.RunStateError, WorkflowError) as exc:
+        again = control.retry_run(run, user=request.user, whole=whole)
+    except (control.RunStateError, WorkflowError) as exc:
         messages.error(request, str(exc))
         return _back_to_run(run)
     if whole:

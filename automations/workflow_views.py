@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import org_member
 from accounts.models import Role
-from automations import exports, services, views, workflows
+from automations import exports, intake, views, workflows
 from automations.engine.masking import mask_secrets
 from automations.forms import UploadForm
 from automations.models import Document, Run, Workflow, WorkflowVersion
@@ -116,7 +116,7 @@ def workflow_detail(request, pk: int):
         if version is None:
             form.add_error(None, f"Publish {workflow.name} in the builder before it can run.")
         elif form.is_valid():
-            accepted, rejected = services.ingest_many(
+            accepted, rejected = intake.ingest_many(
                 request.org, form.cleaned_data["files"], user=request.user, version=version
             )
             if accepted:

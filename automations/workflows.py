@@ -16,6 +16,7 @@ from accounts.models import Organization, User
 from automations.engine.pipeline import parse_pipeline
 from automations.engine.steps import StepConfigError
 from automations.models import Document, Run, Workflow, WorkflowVersion
+from automations.runs.control import start_run
 
 
 class WorkflowError(ValueError):
@@ -122,8 +123,6 @@ def start_workflow_run(
     trigger: str = Run.Trigger.UPLOAD,
 ) -> Run:
     """Queue a run of the workflow's published version over a document of its organization."""
-    from automations.services import start_run
-
     if document.organization_id != workflow.organization_id:
         raise WorkflowError("The document belongs to another organization.")
     version = workflow.current_version
@@ -136,8 +135,6 @@ def start_test_run(workflow: Workflow, document: Document, *, user: User | None 
     """Run the draft over a sample document on a worker, to see every step's output before
     publishing. The run is marked as a test: it is not in exports and not in the run list
     by default. Its actions (webhook, email, table) do run, like Zapier's and n8n's tests."""
-    from automations.services import start_run
-
     if document.organization_id != workflow.organization_id:
         raise WorkflowError("The document belongs to another organization.")
     check_draft(workflow)

@@ -11,8 +11,8 @@ from django.core.files.storage import default_storage
 
 from accounts.models import Organization
 from automations.engine.filetypes import FileRejected, inspect_file, safe_filename
-from automations.services import input_limits, max_upload_bytes, spool
 from catalog.registry import BY_SLUG, check_model_options
+from pyq_site.uploads import input_limits, max_upload_bytes, spool
 
 
 class PlaygroundError(Exception):

@@ -10,3 +10,5 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 app = Celery("pyq")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# The run tasks live in automations/runs/tasks.py (names pinned to automations.tasks.*).
+app.autodiscover_tasks(["automations.runs"])

@@ -9,8 +9,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from automations import processing
 from automations.models import Document, Run, StepRun
+from automations.runs.execute import execute_run
 from tests import files
 from tests.api.conftest import ApiCaller
 from tests.automations.helpers import make_document, stored_files, upload
@@ -31,8 +31,10 @@ def run_url(run: Run | int) -> str:
 def sent(monkeypatch) -> list[int]:
     """Run ids handed to the Celery task (instead of a broker)."""
     calls: list[int] = []
-    monkeypatch.setattr("automations.tasks.process_run.delay", calls.append)
-    monkeypatch.setattr("automations.tasks.process_runs.delay", calls.extend)
+    monkeypatch.setattr(
+        "automations.runs.queue.send",
+        lambda name, ids, **kw: calls.extend(ids if isinstance(ids, list) else [ids]),
+    )
     return calls
 
 
@@ -249,7 +251,7 @@ def bulk_documents(org, count: int) -> list[Document]:
 
 def test_list_is_newest_first_with_the_latest_run_of_each(api):
     first = make_document(api.key.organization, "first.txt", b"one")
-    processing.execute_run(first.runs.get().pk)
+    execute_run(first.runs.get().pk)
     second = make_document(api.key.organization, "second.txt", b"two")  # still queued
     response = api.get(DOCUMENTS)
     assert response.status_code == 200
@@ -335,7 +337,7 @@ def test_processed_document_shows_its_page_text_and_the_run_steps(api):
         files.text_pdf(["Invoice 4721 from Acme Supplies", "Total due 93.50 EUR"]),
     )
     run = document.runs.get()
-    processing.execute_run(run.pk)
+    execute_run(run.pk)
     run.refresh_from_db()
     steps = list(run.steps.all())
 
@@ -397,7 +399,7 @@ def test_processed_document_shows_its_page_text_and_the_run_steps(api):
 
 def test_detail_shows_the_latest_run_only(api):
     document = make_document(api.key.organization, "note.txt", b"hello")
-    processing.execute_run(document.runs.get().pk)
+    execute_run(document.runs.get().pk)
     retry = Run.objects.create(
         organization=document.organization, document=document, trigger=Run.Trigger.RETRY
     )
@@ -412,7 +414,7 @@ def test_detail_shows_the_latest_run_only(api):
 def test_failed_run_shows_its_step_error(api):
     document = make_document(api.key.organization, "blank.png", files.blank_image())
     run = document.runs.get()
-    processing.execute_run(run.pk)
+    execute_run(run.pk)
     run.refresh_from_db()
     body = api.get(run_url(run)).json()
     assert body["status"] == "failed"
@@ -586,7 +588,7 @@ def test_outsider_key_cannot_see_another_organizations_documents_or_runs(
 ):
     document = make_document(api.key.organization, "secret.pdf", files.text_pdf(["Salary 9000"]))
     run = document.runs.get()
-    processing.execute_run(run.pk)
+    execute_run(run.pk)
 
     detail = outsider_api.get(document_url(document))
     run_response = outsider_api.get(run_url(run))

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from accounts.models import Organization
-from automations import services
+from automations import intake
 from automations.models import Document
 
 
@@ -17,7 +17,7 @@ def upload(name: str, data: bytes, mime: str = "application/octet-stream") -> Si
 
 def make_document(org: Organization, name: str, data: bytes, user=None) -> Document:
     """Store a document the way an upload does (the run is queued, not executed)."""
-    return services.ingest(org, io.BytesIO(data), name, user=user)
+    return intake.ingest(org, io.BytesIO(data), name, user=user)
 
 
 def stored_files() -> list[Path]:

@@ -11,10 +11,10 @@ from html import escape
 import pytest
 from django.urls import reverse
 
-from automations import processing
 from automations.builder_views import draft_problems, preview
 from automations.models import Document, Run, StepRun, Workflow
 from automations.pipelines import WORKFLOW_TEMPLATES
+from automations.runs.execute import execute_run
 from automations.workflows import create_workflow, publish, save_draft
 from tests import files
 from tests.automations.helpers import make_document, upload
@@ -32,7 +32,7 @@ SEND = {
 def sent(monkeypatch) -> list[int]:
     """Run ids handed to the Celery task (instead of a broker)."""
     calls: list[int] = []
-    monkeypatch.setattr("automations.tasks.process_run.delay", calls.append)
+    monkeypatch.setattr("automations.runs.queue.send", lambda name, run_id: calls.append(run_id))
     return calls
 
 
@@ -459,7 +459,7 @@ def test_a_test_run_executes_on_a_worker_and_its_outputs_become_references(membe
     while_queued = member.client.get(url("builder_test_run", workflow, run_id)).json()
     assert (while_queued["active"], while_queued["steps"]["text"]["status"]) == (True, "waiting")
 
-    processing.execute_run(run_id)
+    execute_run(run_id)
 
     body = member.client.get(url("builder_test_run", workflow, run_id)).json()
     assert body["status"] == "succeeded"

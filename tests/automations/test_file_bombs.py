@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from automations import services
 from automations.engine.extract import ExtractionError, iter_pages, parse_email
 from automations.engine.filetypes import (
     DEFAULT_LIMITS,
@@ -19,6 +18,7 @@ from automations.engine.filetypes import (
     InputLimits,
     inspect_file,
 )
+from pyq_site import uploads
 from pyq_site.management.commands.pyq_run import memory_limit_for
 from tests import bombs, files
 
@@ -32,11 +32,11 @@ import resource, sys
 import django
 django.setup()
 import docx, pypdfium2  # noqa: F401  (loaded before the measurement, as in a warm server)
-from automations import services
+from pyq_site import uploads
 from automations.engine.filetypes import FileRejected, inspect_file
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 try:
-    inspect_file(sys.argv[1], max_pages=500, limits=services.input_limits())
+    inspect_file(sys.argv[1], max_pages=500, limits=uploads.input_limits())
     print("ACCEPTED")
 except FileRejected as exc:
     print("REFUSED", exc)
@@ -160,7 +160,7 @@ def test_image_pixel_limit_is_set_explicitly_and_from_the_settings(tmp_path, set
     path = tmp_path / "receipt.png"
     path.write_bytes(files.text_image(["TOTAL 12.50"]))
     settings.PYQ_MAX_IMAGE_PIXELS = 100_000
-    limits = services.input_limits()
+    limits = uploads.input_limits()
     with pytest.raises(FileRejected, match="This image is too large to process"):
         inspect_file(path, limits=limits)
     with pytest.raises(ExtractionError, match="This image is too large to process"):
@@ -172,9 +172,9 @@ def test_image_pixel_limit_is_set_explicitly_and_from_the_settings(tmp_path, set
 
 def test_settings_build_the_limits(settings):
     settings.PYQ_MAX_UPLOAD_MB = 25
-    assert services.input_limits() == InputLimits()
+    assert uploads.input_limits() == InputLimits()
     settings.PYQ_MAX_UNPACKED_MB, settings.PYQ_MAX_MAIL_DEPTH = 10, 1
-    limits = services.input_limits()
+    limits = uploads.input_limits()
     assert (limits.unpacked_bytes, limits.mail_depth) == (10 * MB, 1)
 
 

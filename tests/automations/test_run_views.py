@@ -14,8 +14,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
 
-from automations import processing
 from automations.models import Run, StepRun
+from automations.runs.execute import execute_run
 from automations.steps import webhook
 from automations.workflows import (
     create_workflow,
@@ -44,7 +44,7 @@ def message_texts(response) -> list[str]:
 
 
 def execute(run: Run) -> Run:
-    processing.execute_run(run.pk, batch_size=1)
+    execute_run(run.pk, batch_size=1)
     run.refresh_from_db()
     return run
 

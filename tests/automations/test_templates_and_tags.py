@@ -2,10 +2,10 @@
 
 import pytest
 
-from automations import processing
 from automations.engine.pipeline import parse_pipeline
 from automations.models import Run
 from automations.pipelines import WORKFLOW_TEMPLATES
+from automations.runs.execute import execute_run
 from tests.automations.helpers import make_document
 
 
@@ -20,7 +20,7 @@ def run_pipeline_on(org, name, data, steps):
     document = make_document(org, name, data)
     run = document.runs.get()
     Run.objects.filter(pk=run.pk).update(pipeline=steps)
-    processing.execute_run(run.pk)
+    execute_run(run.pk)
     run.refresh_from_db()
     document.refresh_from_db()
     return run, document

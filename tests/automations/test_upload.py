@@ -41,9 +41,11 @@ def test_member_uploads_several_files_and_each_gets_a_queued_run(
     assert {r.document_id for r in runs} == {d.pk for d in documents}
     # The runs are sent to the workers in one message once their transaction has committed.
     assert len(callbacks) == 1
-    with mock.patch("automations.tasks.process_runs.delay") as delay:
+    with mock.patch("automations.runs.queue.send") as send:
         callbacks[0]()
-    assert sorted(delay.call_args.args[0]) == sorted(r.pk for r in runs)
+    name, ids = send.call_args.args
+    assert name == "automations.tasks.process_runs"
+    assert sorted(ids) == sorted(r.pk for r in runs)
     assert len(stored_files()) == 3
 
 
@@ -167,9 +169,9 @@ def test_an_upload_is_stored_once_with_the_storages_permissions(member, settings
 
 
 def test_a_taken_name_falls_back_to_a_storage_save(member, settings, monkeypatch):
-    from automations import services
+    from automations import intake
 
-    monkeypatch.setattr(services.os, "link", mock.Mock(side_effect=FileExistsError))
+    monkeypatch.setattr(intake.os, "link", mock.Mock(side_effect=FileExistsError))
     document = make_document(member.org, "note.txt", b"saved the usual way")
 
     (stored,) = stored_files()

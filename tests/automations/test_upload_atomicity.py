@@ -10,9 +10,11 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.urls import reverse
 
-from automations import processing, services
+from automations import intake
 from automations.engine.filetypes import MSG_UNSUPPORTED
 from automations.models import Document, Run
+from automations.runs.control import retry_run
+from automations.runs.execute import execute_run
 from tests import files
 from tests.automations.helpers import make_document, stored_files, upload
 
@@ -25,14 +27,14 @@ class Interrupted(BaseException):
 
 def fail_on(name: str, error: BaseException):
     """prepare_document that raises ``error`` for the file called ``name``."""
-    real = services.prepare_document
+    real = intake.prepare_document
 
     def prepare(org, stream, filename, **kwargs):
         if filename == name:
             raise error
         return real(org, stream, filename, **kwargs)
 
-    return mock.patch.object(services, "prepare_document", side_effect=prepare)
+    return mock.patch.object(intake, "prepare_document", side_effect=prepare)
 
 
 def spooled() -> list[Path]:
@@ -40,7 +42,7 @@ def spooled() -> list[Path]:
 
 
 def test_a_later_file_failing_unexpectedly_is_refused_and_the_others_keep_their_rows(member):
-    real = services.inspect_file
+    real = intake.inspect_file
     calls = []
 
     def inspect(path, **kwargs):
@@ -49,7 +51,7 @@ def test_a_later_file_failing_unexpectedly_is_refused_and_the_others_keep_their_
             raise RuntimeError("a bug in a parser")
         return real(path, **kwargs)
 
-    with mock.patch.object(services, "inspect_file", side_effect=inspect):
+    with mock.patch.object(intake, "inspect_file", side_effect=inspect):
         response = member.client.post(
             URL,
             {"files": [upload("a.txt", b"first"), upload("b.txt", b"second")]},
@@ -69,7 +71,7 @@ def test_a_later_file_failing_unexpectedly_is_refused_and_the_others_keep_their_
 def test_an_upload_interrupted_after_some_files_were_stored_keeps_nothing(member):
     uploads = [upload("a.txt", b"first"), upload("b.txt", b"second"), upload("c.txt", b"3")]
     with fail_on("b.txt", Interrupted()), pytest.raises(Interrupted):
-        services.ingest_many(member.org, uploads, user=member.user)
+        intake.ingest_many(member.org, uploads, user=member.user)
     assert Document.objects.count() == 0
     assert Run.objects.count() == 0
     assert stored_files() == []  # a.txt was stored before b.txt failed: it is gone again
@@ -81,7 +83,7 @@ def test_rows_that_cannot_be_saved_take_their_files_with_them(member):
         mock.patch.object(Run.objects, "bulk_create", side_effect=DatabaseError("gone")),
         pytest.raises(DatabaseError),
     ):
-        services.ingest_many(member.org, uploads, user=member.user)
+        intake.ingest_many(member.org, uploads, user=member.user)
     assert Document.objects.count() == 0
     assert stored_files() == []
 
@@ -101,7 +103,7 @@ def mail_with_three_attachments() -> bytes:
 
 
 def execute(run: Run) -> Run:
-    processing.execute_run(run.pk)
+    execute_run(run.pk)
     run.refresh_from_db()
     return run
 
@@ -121,7 +123,7 @@ def test_an_attachment_that_cannot_be_stored_fails_the_run_and_a_retry_stores_th
     assert mail.attachments.count() == 0  # a.txt is not kept alone
     assert stored_files() == [Path(settings.MEDIA_ROOT) / mail.file.name]
 
-    run = execute(services.retry_run(run))
+    run = execute(retry_run(run))
 
     assert run.status == Run.Status.SUCCEEDED
     children = mail.attachments.order_by("original_name")

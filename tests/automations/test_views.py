@@ -3,8 +3,8 @@
 import pytest
 from django.urls import reverse
 
-from automations import processing
 from automations.models import Document, Run
+from automations.runs.execute import execute_run
 from automations.steps.extract_text import NO_TEXT
 from tests import files
 from tests.automations.helpers import make_document, stored_files
@@ -18,7 +18,7 @@ def document(owner):
         files.text_pdf(["Invoice 4721 from Acme Supplies"]),
         user=owner.user,
     )
-    processing.execute_run(doc.runs.get().pk)
+    execute_run(doc.runs.get().pk)
     return doc
 
 
@@ -71,7 +71,7 @@ def test_active_run_polls_and_finished_run_stops(member):
     queued = member.client.get(url)
     assert 'hx-trigger="every 1s"' in queued.content.decode()
     assert "Waiting for a worker" in queued.content.decode()
-    processing.execute_run(run.pk)
+    execute_run(run.pk)
     done = member.client.get(url + "?reload=1", HTTP_HX_REQUEST="true")
     assert "hx-trigger" not in done.content.decode()
     assert done["HX-Refresh"] == "true"
@@ -81,8 +81,8 @@ def test_active_run_polls_and_finished_run_stops(member):
 def test_run_list_filters_by_status(member):
     ok = make_document(member.org, "ok.txt", b"fine text")
     bad = make_document(member.org, "blank.png", files.blank_image())
-    processing.execute_run(ok.runs.get().pk)
-    processing.execute_run(bad.runs.get().pk)
+    execute_run(ok.runs.get().pk)
+    execute_run(bad.runs.get().pk)
     response = member.client.get(reverse("automations:runs") + "?status=failed")
     assert [r.document.original_name for r in response.context["page_obj"]] == ["blank.png"]
     assert NO_TEXT in response.content.decode()
@@ -158,7 +158,7 @@ def test_a_redacted_pdf_made_by_a_run_downloads_only_in_its_organization(member,
     Run.objects.filter(pk=run.pk).update(
         pipeline=[{"id": "text", "step": "extract_text"}, {"id": "safe", "step": "redact"}]
     )
-    processing.execute_run(run.pk)
+    execute_run(run.pk)
     artifact = Artifact.objects.get(run=run)
     url = reverse("automations:artifact", args=[doc.uid, artifact.uid])
     assert (

@@ -16,8 +16,8 @@ from django.utils import timezone
 from openpyxl import load_workbook
 
 from accounts.models import Role
-from automations import processing
 from automations.models import Document, Run, Workflow
+from automations.runs.execute import execute_run
 from automations.workflows import (
     create_workflow,
     publish,
@@ -55,7 +55,7 @@ def run_through(workflow, name: str, data: bytes, *, user=None) -> Run:
     document = make_document(workflow.organization, name, data)
     document.runs.all().delete()  # the plain reading an upload queues; not this workflow's
     run = start_workflow_run(workflow, document, user=user)
-    processing.execute_run(run.pk)
+    execute_run(run.pk)
     run.refresh_from_db()
     return run
 
@@ -63,7 +63,7 @@ def run_through(workflow, name: str, data: bytes, *, user=None) -> Run:
 def execute_queued(org) -> list[Run]:
     runs = list(Run.objects.filter(organization=org, status=Run.Status.QUEUED))
     for run in runs:
-        processing.execute_run(run.pk)
+        execute_run(run.pk)
     return [Run.objects.get(pk=run.pk) for run in runs]
 
 
@@ -212,7 +212,7 @@ def test_a_polled_row_stops_polling_once_the_run_is_done(member, workflow):
     assert 'hx-trigger="every 2s"' in queued
     assert "Waiting for a worker" in queued
     assert 'name="document"' in queued  # the re-run checkbox of the workflow page
-    processing.execute_run(run.pk)
+    execute_run(run.pk)
     done = member.client.get(url("run_row", run.pk) + "?in=workflow").content.decode()
     assert "hx-trigger" not in done
     assert "Succeeded" in done
@@ -304,7 +304,7 @@ def test_the_csv_export_has_each_finished_run_with_its_fields(viewer, owner, wor
     a = run_through(workflow, "a.txt", INVOICE_A)
     b = run_through(workflow, "b.txt", INVOICE_B)
     start_test_run(workflow, make_document(owner.org, "sample.txt", INVOICE_A))
-    processing.execute_run(Run.objects.get(is_test=True).pk)
+    execute_run(Run.objects.get(is_test=True).pk)
     start_workflow_run(workflow, make_document(owner.org, "queued.txt", INVOICE_A))
 
     response = viewer.client.get(url("workflow_export", workflow.pk) + "?format=csv")

@@ -2,8 +2,8 @@
 
 import pytest
 
-from automations import processing
 from automations.models import Run, Workflow, WorkflowVersion
+from automations.runs.execute import execute_run
 from automations.workflows import (
     WorkflowError,
     changes,
@@ -103,7 +103,7 @@ def test_a_run_records_the_version_it_used_and_runs_its_steps(workflow, owner):
     run = start_workflow_run(workflow, document, user=owner.user)
     save_draft(workflow, [READ])  # editing the draft later changes nothing for this run
     publish(workflow)
-    processing.execute_run(run.pk)
+    execute_run(run.pk)
     run.refresh_from_db()
     assert run.workflow_version == version
     assert run.status == Run.Status.SUCCEEDED

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from automations import processing, services
+from automations import intake
 from automations.models import Run, StepRun
+from automations.runs.recovery import recover_orphaned_runs
 from tests.e2e.conftest import ROOT, database_url, wait_for
 from tests.factories import OrganizationFactory
 
@@ -107,9 +108,7 @@ def workers(transactional_db, settings, tmp_path):
 def test_a_run_survives_its_worker_being_killed_mid_step(workers, settings):
     first = workers.start("first")
     org = OrganizationFactory()
-    document = services.ingest(
-        org, io.BytesIO(b"Invoice 42, total 9.00"), "a.txt", pipeline=PIPELINE
-    )
+    document = intake.ingest(org, io.BytesIO(b"Invoice 42, total 9.00"), "a.txt", pipeline=PIPELINE)
     run = document.runs.get()
 
     # Given a worker in the middle of the blocking step
@@ -125,7 +124,7 @@ def test_a_run_survives_its_worker_being_killed_mid_step(workers, settings):
     # Then the beat's recovery, once the heartbeat is stale, queues it again ...
     workers.release.touch()
     later = timezone.now() + timedelta(seconds=settings.PYQ_STEP_TIME_LIMIT + 60 + 61)
-    assert processing.recover_orphaned_runs(later) == {"requeued": [run.pk], "failed": []}
+    assert recover_orphaned_runs(later) == {"requeued": [run.pk], "failed": []}
     assert Run.objects.get(pk=run.pk).status == Run.Status.QUEUED
     # ... and a new worker resumes it after its last finished step
     second = workers.start("second")

@@ -17,10 +17,11 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from automations import delivery, processing
+from automations import delivery
 from automations.engine.pipeline import parse_pipeline
 from automations.engine.steps import StepConfigError, StepFailed, StepTransient, get_step
 from automations.models import Run, SentEmail, StepRun
+from automations.runs.execute import execute_run
 from tests import files
 from tests.automations.helpers import make_document
 
@@ -58,7 +59,7 @@ def run_invoice(org, config: dict, name: str = "inv-4721.pdf") -> Run:
     document = make_document(org, name, files.text_pdf(["\n".join(INVOICE)]))
     run = document.runs.get()
     Run.objects.filter(pk=run.pk).update(pipeline=invoice_steps(config))
-    processing.execute_run(run.pk)
+    execute_run(run.pk)
     run.refresh_from_db()
     return run
 

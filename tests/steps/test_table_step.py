@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from automations import processing
 from automations.engine.pipeline import parse_pipeline
 from automations.engine.steps import StepConfigError, StepFailed, get_step
 from automations.models import DataTable, Run, StepRun, TableRow
+from automations.runs.execute import execute_run
 from tests import files
 from tests.automations.helpers import make_document
 
@@ -24,7 +24,7 @@ def run_pipeline_on(org, name: str, data: bytes, steps: list[dict]) -> Run:
     document = make_document(org, name, data)
     run = document.runs.get()
     Run.objects.filter(pk=run.pk).update(pipeline=steps)
-    processing.execute_run(run.pk)
+    execute_run(run.pk)
     run.refresh_from_db()
     return run
 
@@ -121,7 +121,7 @@ def test_a_redelivered_step_adds_its_row_once(owner) -> None:
     run.steps.filter(step_id="add").delete()
     Run.objects.filter(pk=run.pk).update(status=Run.Status.QUEUED, heartbeat_at=None)
     # When the task is delivered again
-    processing.execute_run(run.pk)
+    execute_run(run.pk)
     # Then the step finished, naming the same row, and the table still has one row
     run.refresh_from_db()
     assert run.status == Run.Status.SUCCEEDED

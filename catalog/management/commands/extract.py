@@ -59,11 +59,12 @@ class Command(BaseCommand):
 
 def store_and_extract(org, path: str, preset: str) -> dict:
     """Store the file as a document of `org`, run it here, and return the fields output."""
-    from automations import processing, services
+    from automations import intake
     from automations.models import Document, Run
+    from automations.runs.execute import execute_run
 
     with open(path, "rb") as fh:
-        document = services.ingest(
+        document = intake.ingest(
             org,
             fh,
             path,
@@ -76,7 +77,7 @@ def store_and_extract(org, path: str, preset: str) -> dict:
             enqueue=False,
         )
     run = document.runs.get()
-    processing.execute_run(run.pk)
+    execute_run(run.pk)
     run.refresh_from_db()
     if run.status != Run.Status.SUCCEEDED:
         raise PredictError(run.error)

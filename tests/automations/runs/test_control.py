@@ -6,9 +6,10 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from automations import processing
 from automations.models import Run, StepRun
-from automations.services import RunStateError, cancel_run, retry_run
+from automations.runs.control import RunStateError, cancel_run, retry_run
+from automations.runs.execute import execute_run
+from automations.runs.services import RunServices
 from automations.workflows import (
     create_workflow,
     publish,
@@ -44,7 +45,7 @@ def receiver():
 def test_a_queued_run_is_canceled_and_its_message_then_does_nothing(owner):
     run = make_document(owner.org, "a.txt", b"some text here").runs.get()
     cancel_run(run, user=owner.user)
-    processing.execute_run(run.pk)
+    execute_run(run.pk)
     run.refresh_from_db()
     assert (run.status, run.error) == (Run.Status.CANCELED, f"Canceled by {owner.user.email}.")
     assert run.steps.count() == 0
@@ -52,14 +53,14 @@ def test_a_queued_run_is_canceled_and_its_message_then_does_nothing(owner):
 
 def test_a_running_run_stops_before_its_next_step(owner, monkeypatch):
     run = make_document(owner.org, "a.txt", b"Invoice 42, total 9.00").runs.get()
-    store_page = processing.RunServices.store_page
+    store_page = RunServices.store_page
 
     def store_then_cancel(self, result):
         store_page(self, result)
         cancel_run(self.run)
 
-    monkeypatch.setattr(processing.RunServices, "store_page", store_then_cancel)
-    processing.execute_run(run.pk)
+    monkeypatch.setattr(RunServices, "store_page", store_then_cancel)
+    execute_run(run.pk)
     run.refresh_from_db()
     assert run.status == Run.Status.CANCELED
     assert [s.step for s in run.steps.all()] == ["extract_text"]  # classify never started
@@ -67,7 +68,7 @@ def test_a_running_run_stops_before_its_next_step(owner, monkeypatch):
 
 def test_a_finished_run_cannot_be_canceled_or_a_succeeded_one_retried(owner):
     run = make_document(owner.org, "a.txt", b"Invoice 42, total 9.00").runs.get()
-    processing.execute_run(run.pk)
+    execute_run(run.pk)
     with pytest.raises(RunStateError, match="already succeeded"):
         cancel_run(run)
     with pytest.raises(RunStateError, match="Only a failed or canceled run"):
@@ -92,7 +93,7 @@ def test_fixing_the_webhook_and_retrying_delivers_without_rerunning_earlier_step
     publish(workflow)
     document = make_document(owner.org, "i.txt", b"Invoice 42 from Acme, total due 93.50 EUR")
     run = start_workflow_run(workflow, document)
-    processing.execute_run(run.pk)
+    execute_run(run.pk)
     run.refresh_from_db()
     assert run.status == Run.Status.FAILED
     failed_hook = run.steps.get(step_id="hook")
@@ -105,7 +106,7 @@ def test_fixing_the_webhook_and_retrying_delivers_without_rerunning_earlier_step
     save_draft(workflow, [read, sort, {**broken, "config": {"url": url, "attempts": 1}}])
     fixed = publish(workflow)
     retry_run(run, user=owner.user)
-    processing.execute_run(run.pk)
+    execute_run(run.pk)
     run.refresh_from_db()
 
     assert run.status == Run.Status.SUCCEEDED
@@ -164,7 +165,7 @@ def test_retrying_a_run_with_a_skipped_branch_keeps_finished_steps_and_skips_aga
     publish(workflow)
     document = make_document(owner.org, "i.txt", b"Invoice 42 from Acme, total due 93.50 EUR")
     run = start_workflow_run(workflow, document)
-    processing.execute_run(run.pk)
+    execute_run(run.pk)
     run.refresh_from_db()
     assert run.status == Run.Status.FAILED
     assert [s.status for s in run.steps.all()] == ["succeeded", "succeeded", "skipped", "failed"]
@@ -175,7 +176,7 @@ def test_retrying_a_run_with_a_skipped_branch_keeps_finished_steps_and_skips_aga
     save_draft(workflow, [read, sort, recipes, {**hook, "config": {"url": url, "attempts": 1}}])
     publish(workflow)
     retry_run(run, user=owner.user)
-    processing.execute_run(run.pk)
+    execute_run(run.pk)
     run.refresh_from_db()
 
     assert run.status == Run.Status.SUCCEEDED
@@ -205,7 +206,7 @@ def test_a_new_version_that_changes_a_condition_runs_the_steps_from_there_again(
     publish(workflow)
     document = make_document(owner.org, "i.txt", b"Invoice 42 from Acme, total due 93.50 EUR")
     run = start_workflow_run(workflow, document)
-    processing.execute_run(run.pk)
+    execute_run(run.pk)
     run.refresh_from_db()
     assert [s.status for s in run.steps.all()] == ["succeeded", "succeeded", "skipped", "failed"]
     kept = {s.step_id: s.finished_at for s in run.steps.filter(step_id__in=["text", "type"])}
@@ -213,7 +214,7 @@ def test_a_new_version_that_changes_a_condition_runs_the_steps_from_there_again(
     save_draft(workflow, [read, sort, {**tag, "when": invoice_rule("invoice")}, hook])
     publish(workflow)
     retry_run(run, user=owner.user)
-    processing.execute_run(run.pk)
+    execute_run(run.pk)
     run.refresh_from_db()
 
     assert run.status == Run.Status.SUCCEEDED

@@ -9,7 +9,7 @@ import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 from django.utils import timezone
 
-from automations import processing, services
+from automations import intake
 from automations.engine.refs import resolve
 from automations.engine.steps import (
     REGISTRY,
@@ -20,6 +20,12 @@ from automations.engine.steps import (
     register,
 )
 from automations.models import Document, Page, Run, StepRun
+from automations.runs import execute as executor
+from automations.runs import recovery, tasks
+from automations.runs.claim import RunBusy
+from automations.runs.control import cancel_run, reprocess, retry_run, start_run
+from automations.runs.execute import execute_run
+from automations.runs.store import StepRunStore
 from automations.steps.extract_text import NO_TEXT
 from tests import files
 from tests.automations.helpers import make_document
@@ -31,7 +37,7 @@ def run_of(document: Document) -> Run:
 
 def execute(document: Document) -> Run:
     run = run_of(document)
-    processing.execute_run(run.pk)
+    execute_run(run.pk)
     run.refresh_from_db()
     return run
 
@@ -145,7 +151,7 @@ def test_email_body_is_read_and_each_attachment_becomes_its_own_document(
     stale = timezone.now() - timedelta(hours=1)
     Run.objects.filter(pk=run.pk).update(status=Run.Status.RUNNING, heartbeat_at=stale)
     StepRun.objects.filter(run=run).delete()
-    processing.execute_run(run.pk)
+    execute_run(run.pk)
     assert document.attachments.count() == 2
 
 
@@ -171,7 +177,7 @@ def test_finished_run_is_not_executed_again(org):
     document = make_document(org, "n.txt", b"first text")
     run = execute(document)
     Page.objects.filter(document=document).update(text="edited")
-    processing.execute_run(run.pk)
+    execute_run(run.pk)
     run.refresh_from_db()
     assert run.attempts == 1
     assert document.pages.get().text == "edited"
@@ -187,7 +193,7 @@ def test_redelivered_run_resumes_after_the_last_stored_page(org, monkeypatch):
         document=document, number=2, text="kept from attempt 1", method="text_layer"
     )
     Run.objects.filter(pk=run.pk).update(status=Run.Status.RUNNING, attempts=1)
-    processing.execute_run(run.pk)
+    execute_run(run.pk)
     run.refresh_from_db()
     assert (run.status, run.attempts) == (Run.Status.SUCCEEDED, 2)
     assert [p.text.strip() for p in document.pages.all()] == [
@@ -231,11 +237,11 @@ def test_redelivered_run_skips_the_steps_it_finished(org):
 def test_one_worker_call_takes_other_queued_runs_and_batches_them(org):
     first = make_document(org, "a.txt", b"Invoice 1 total 10.00 due now")
     second = make_document(org, "b.txt", b"Dear Ann, thank you for your letter.")
-    processing.execute_run(run_of(first).pk)
+    execute_run(run_of(first).pk)
     assert [run_of(d).status for d in (first, second)] == ["succeeded", "succeeded"]
     assert run_of(second).output_of("classify")["label"] == "letter"
     # The second message arrives later and finds its run done.
-    processing.execute_run(run_of(second).pk)
+    execute_run(run_of(second).pk)
     assert run_of(second).attempts == 1
 
 
@@ -245,7 +251,7 @@ def test_a_batch_takes_many_short_documents_but_few_scans(org, settings):
         make_document(org, f"scan{i}.png", files.text_image([f"TOTAL {i}.00"])) for i in range(3)
     ]
     notes = [make_document(org, f"note{i}.txt", f"note number {i}".encode()) for i in range(4)]
-    processing.execute_run(run_of(scans[0]).pk)
+    execute_run(run_of(scans[0]).pk)
     # Two pages of scans fit; the third scan waits, every text document came along.
     assert [run_of(d).status for d in scans] == ["succeeded", "succeeded", "queued"]
     assert {run_of(d).status for d in notes} == {"succeeded"}
@@ -260,13 +266,11 @@ def _queries_for_a_batch(org, count: int) -> int:
         {"id": "type", "step": "classify", "config": {"labels": ["invoice", "letter"]}},
     ]
     documents = [
-        services.ingest(
-            org, io.BytesIO(f"letter {i} to you".encode()), f"{i}.txt", pipeline=pipeline
-        )
+        intake.ingest(org, io.BytesIO(f"letter {i} to you".encode()), f"{i}.txt", pipeline=pipeline)
         for i in range(count)
     ]
     with CaptureQueriesContext(connection) as queries:
-        processing.execute_run(run_of(documents[0]).pk)
+        execute_run(run_of(documents[0]).pk)
     assert {run_of(d).status for d in documents} == {"succeeded"}
     return len(queries)
 
@@ -284,7 +288,7 @@ def test_two_copies_in_one_batch_are_flagged_as_duplicates(org):
     text = b"Invoice 4721 from Acme Supplies, total due 93.50 EUR by 1 December 2026"
     first = make_document(org, "a.txt", text)
     second = make_document(org, "copy.txt", text)
-    processing.execute_run(run_of(first).pk)
+    execute_run(run_of(first).pk)
     result = run_of(second).output_of("similar_documents")
     assert result["is_duplicate"] is True
     assert result["duplicates"][0]["document"] == str(first.uid)
@@ -296,10 +300,10 @@ def test_a_run_held_by_a_live_worker_is_not_taken_twice(org):
     document = make_document(org, "a.txt", b"some text here")
     run = run_of(document)
     Run.objects.filter(pk=run.pk).update(status=Run.Status.RUNNING, heartbeat_at=timezone.now())
-    with pytest.raises(processing.RunBusy):
-        processing.execute_run(run.pk)
+    with pytest.raises(RunBusy):
+        execute_run(run.pk)
     Run.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
-    processing.execute_run(run.pk)  # the first worker died: this one resumes it
+    execute_run(run.pk)  # the first worker died: this one resumes it
     assert run_of(document).status == Run.Status.SUCCEEDED
 
 
@@ -307,7 +311,7 @@ def test_run_of_a_deleted_document_is_ignored(org):
     document = make_document(org, "gone.txt", b"bye")
     run_id = run_of(document).pk
     document.delete()
-    processing.execute_run(run_id)  # returns quietly
+    execute_run(run_id)  # returns quietly
     assert not Run.objects.filter(pk=run_id).exists()
 
 
@@ -331,7 +335,7 @@ def test_stuck_running_runs_are_failed_with_a_reason(org, settings):
     Run.objects.filter(pk=alive.pk).update(
         status=Run.Status.RUNNING, heartbeat_at=now - timedelta(seconds=30)
     )
-    assert processing.fail_stuck_runs(now) == 1
+    assert recovery.fail_stuck_runs(now) == 1
     stuck.refresh_from_db()
     alive.refresh_from_db()
     assert stuck.status == Run.Status.FAILED
@@ -341,11 +345,10 @@ def test_stuck_running_runs_are_failed_with_a_reason(org, settings):
 
 @pytest.mark.parametrize("status", [Run.Status.SUCCEEDED, Run.Status.FAILED])
 def test_reprocess_makes_a_new_run(org, status):
-    from automations import services
 
     document = make_document(org, "n.txt", b"text")
     Run.objects.filter(document=document).update(status=status)
-    run = services.reprocess(document)
+    run = reprocess(document)
     assert run.status == Run.Status.QUEUED
     assert run.trigger == Run.Trigger.RETRY
     assert document.runs.count() == 2
@@ -420,7 +423,7 @@ def test_steps():
 def pauses(monkeypatch) -> list[float]:
     """The engine's pauses between attempts, recorded instead of slept."""
     recorded: list[float] = []
-    monkeypatch.setattr(processing, "sleep", recorded.append)
+    monkeypatch.setattr(executor, "sleep", recorded.append)
     return recorded
 
 
@@ -442,9 +445,8 @@ BRANCHES = [
 
 
 def start(org, name: str, data: bytes, pipeline: list[dict]) -> Run:
-    from automations import services
 
-    return services.ingest(org, io.BytesIO(data), name, pipeline=pipeline).runs.get()
+    return intake.ingest(org, io.BytesIO(data), name, pipeline=pipeline).runs.get()
 
 
 def steps_of(run: Run) -> dict[str, StepRun]:
@@ -454,7 +456,7 @@ def steps_of(run: Run) -> dict[str, StepRun]:
 def test_a_step_whose_condition_fails_is_stored_as_skipped_with_why(org, test_steps):
     run = start(org, "rec.txt", b"A receipt, total 9.00", BRANCHES)
 
-    processing.execute_run(run.pk)
+    execute_run(run.pk)
 
     run.refresh_from_db()
     assert (run.status, run.error) == (Run.Status.SUCCEEDED, "")
@@ -481,7 +483,7 @@ def test_a_step_whose_condition_fails_is_stored_as_skipped_with_why(org, test_st
 def test_a_step_that_runs_records_its_input_attempts_and_log(org, test_steps):
     run = start(org, "inv.txt", b"Invoice 42, total 9.00", BRANCHES)
 
-    processing.execute_run(run.pk)
+    execute_run(run.pk)
 
     run.refresh_from_db()
     steps = steps_of(run)
@@ -502,13 +504,13 @@ def test_a_step_that_runs_records_its_input_attempts_and_log(org, test_steps):
 
 def test_a_redelivered_run_with_conditions_does_each_step_once(org, test_steps):
     run = start(org, "rec.txt", b"A receipt, total 9.00", BRANCHES)
-    processing.execute_run(run.pk)
+    execute_run(run.pk)
     before = {s.step_id: (s.pk, s.status, s.log, s.finished_at) for s in run.steps.all()}
     # The message comes again as if the worker had died before acknowledging it.
     Run.objects.filter(pk=run.pk).update(status=Run.Status.RUNNING, heartbeat_at=None)
     CALLS.clear()
 
-    processing.execute_run(run.pk)
+    execute_run(run.pk)
 
     run.refresh_from_db()
     assert run.status == Run.Status.SUCCEEDED
@@ -531,7 +533,7 @@ def test_a_transient_failure_is_retried_with_backoff_and_every_attempt_logged(
     TRANSIENT_LEFT["inv.txt"] = 2
     run = start(org, "inv.txt", b"Invoice 42", BRANCHES)
 
-    processing.execute_run(run.pk)
+    execute_run(run.pk)
 
     run.refresh_from_db()
     assert run.status == Run.Status.SUCCEEDED
@@ -555,7 +557,7 @@ def test_a_step_down_for_every_attempt_fails_the_run_with_its_message(
     TRANSIENT_LEFT["inv.txt"] = 5
     run = start(org, "inv.txt", b"Invoice 42", BRANCHES)
 
-    processing.execute_run(run.pk)
+    execute_run(run.pk)
 
     run.refresh_from_db()
     assert run.status == Run.Status.FAILED
@@ -576,7 +578,7 @@ def test_a_permanent_failure_is_not_retried(org, test_steps, pauses):
     pipeline = [{"id": "send", "step": "test_send", "config": {"fail": "Bad address."}}]
     run = start(org, "a.txt", b"text", pipeline)
 
-    processing.execute_run(run.pk)
+    execute_run(run.pk)
 
     run.refresh_from_db()
     send = steps_of(run)["send"]
@@ -586,21 +588,19 @@ def test_a_permanent_failure_is_not_retried(org, test_steps, pauses):
 
 
 def test_a_run_canceled_between_attempts_stops_there(org, test_steps, monkeypatch):
-    from automations.services import cancel_run
-
     TRANSIENT_LEFT["inv.txt"] = 2
     run = start(org, "inv.txt", b"Invoice 42", BRANCHES)
-    monkeypatch.setattr(processing, "sleep", lambda seconds: None)
-    real_log = processing.StepRunStore.log
+    monkeypatch.setattr(executor, "sleep", lambda seconds: None)
+    real_log = StepRunStore.log
 
     def log_then_cancel(self, spec, level, message):
         real_log(self, spec, level, message)
         if message.startswith("Attempt 1 failed"):
             cancel_run(self.run)
 
-    monkeypatch.setattr(processing.StepRunStore, "log", log_then_cancel)
+    monkeypatch.setattr(StepRunStore, "log", log_then_cancel)
 
-    processing.execute_run(run.pk)
+    execute_run(run.pk)
 
     run.refresh_from_db()
     assert run.status == Run.Status.CANCELED
@@ -610,8 +610,6 @@ def test_a_run_canceled_between_attempts_stops_there(org, test_steps, monkeypatc
 
 
 def test_a_run_past_its_time_limit_is_failed_with_a_reason_and_can_be_retried(org, test_steps):
-    from automations.services import retry_run
-
     pipeline = [
         {"id": "text", "step": "extract_text"},
         {"id": "send", "step": "test_send", "config": {"overrun": True}},
@@ -619,7 +617,7 @@ def test_a_run_past_its_time_limit_is_failed_with_a_reason_and_can_be_retried(or
     TRANSIENT_LEFT["overrun"] = 1
     run = start(org, "a.txt", b"Invoice 42", pipeline)
 
-    processing.execute_run(run.pk)
+    execute_run(run.pk)
 
     run.refresh_from_db()
     assert run.status == Run.Status.FAILED
@@ -632,7 +630,7 @@ def test_a_run_past_its_time_limit_is_failed_with_a_reason_and_can_be_retried(or
     text_done = steps_of(run)["text"].finished_at
 
     retry_run(run)
-    processing.execute_run(run.pk)
+    execute_run(run.pk)
 
     run.refresh_from_db()
     assert run.status == Run.Status.SUCCEEDED
@@ -644,7 +642,7 @@ def test_the_retry_policy_comes_from_the_settings(settings):
     settings.PYQ_STEP_RETRY_ATTEMPTS = 5
     settings.PYQ_STEP_RETRY_BASE = 0.25
 
-    policy = processing.retry_policy()
+    policy = executor.retry_policy()
 
     assert (policy.attempts, policy.base, policy.cap) == (5, 0.25, 30.0)
 
@@ -699,14 +697,14 @@ def test_an_organization_alone_in_the_queue_uses_idle_workers_past_its_limit(
     waiting = [run_of(make_document(org, f"w{n}.txt", b"Invoice 1")) for n in range(3)]
 
     # nobody else waits: the next worker takes them rather than stay idle
-    assert processing.execute_run(waiting[0].pk) is True
+    assert execute_run(waiting[0].pk) is True
     assert {run_of(r.document).status for r in waiting} == {Run.Status.SUCCEEDED}
 
     # once another organization waits, the limit holds again
     ours = run_of(make_document(org, "later.txt", b"Invoice 2"))
     theirs = others_waiting(outsider)
-    assert processing.execute_run(ours.pk, batch_size=1) is False
-    assert processing.execute_run(theirs.pk, batch_size=1) is True
+    assert execute_run(ours.pk, batch_size=1) is False
+    assert execute_run(theirs.pk, batch_size=1) is True
 
 
 def test_a_run_waits_while_its_organization_is_at_its_limit(org, settings, outsider):
@@ -715,18 +713,18 @@ def test_a_run_waits_while_its_organization_is_at_its_limit(org, settings, outsi
     waiting = run_of(make_document(org, "w.txt", b"Invoice 1"))
     elsewhere = run_of(make_document(outsider.org, "o.txt", b"Invoice 2"))
 
-    assert processing.execute_run(waiting.pk) is False
+    assert execute_run(waiting.pk) is False
 
     waiting.refresh_from_db()
     assert (waiting.status, waiting.attempts, waiting.started_at) == ("queued", 0, None)
     assert waiting.steps.count() == 0
     # another organization is not held back, and its run does not take the waiting one along
-    assert processing.execute_run(elsewhere.pk) is True
+    assert execute_run(elsewhere.pk) is True
     assert run_of(elsewhere.document).status == Run.Status.SUCCEEDED
     assert Run.objects.get(pk=waiting.pk).status == Run.Status.QUEUED
     # a slot frees: the run starts
     Run.objects.filter(pk=busy[0].pk).update(status=Run.Status.SUCCEEDED)
-    assert processing.execute_run(waiting.pk) is True
+    assert execute_run(waiting.pk) is True
     assert Run.objects.get(pk=waiting.pk).status == Run.Status.SUCCEEDED
 
 
@@ -740,7 +738,7 @@ def test_batching_takes_no_more_runs_of_an_organization_than_its_free_slots(
         status=Run.Status.RUNNING, heartbeat_at=timezone.now()
     )
     seen: list[dict[int, int]] = []
-    execute_group = processing._execute_group
+    execute_group = executor._execute_group
 
     def count_running(runs):
         counts: dict[int, int] = {}
@@ -752,8 +750,8 @@ def test_batching_takes_no_more_runs_of_an_organization_than_its_free_slots(
         execute_group(runs)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(processing, "_execute_group", count_running)
-        assert processing.execute_run(ours[0].pk) is True
+        patch.setattr(executor, "_execute_group", count_running)
+        assert execute_run(ours[0].pk) is True
 
     status = {r.pk: Run.objects.get(pk=r.pk).status for r in [*ours, *theirs]}
     assert [status[r.pk] for r in ours] == ["succeeded", "succeeded", "queued", "queued"]
@@ -767,22 +765,20 @@ def test_the_oldest_waiting_run_of_an_organization_goes_first(org, settings, out
     older = run_of(make_document(org, "old.txt", b"Invoice 1"))
     newer = run_of(make_document(org, "new.txt", b"Invoice 2"))
 
-    assert processing.execute_run(newer.pk, batch_size=1) is False
-    assert processing.execute_run(older.pk, batch_size=1) is True
-    assert processing.execute_run(newer.pk, batch_size=1) is True
+    assert execute_run(newer.pk, batch_size=1) is False
+    assert execute_run(older.pk, batch_size=1) is True
+    assert execute_run(newer.pk, batch_size=1) is True
     assert [run_of(d).status for d in (older.document, newer.document)] == ["succeeded"] * 2
 
 
 def test_a_builders_test_run_goes_before_waiting_runs(org, settings, outsider):
-    from automations.services import start_run
-
     settings.PYQ_ORG_MAX_RUNNING = 1
     others_waiting(outsider)
     older = run_of(make_document(org, "old.txt", b"Invoice 1"))
     test = start_run(older.document, is_test=True, trigger=Run.Trigger.TEST)
 
-    assert processing.execute_run(older.pk, batch_size=1) is False
-    assert processing.execute_run(test.pk, batch_size=1) is True
+    assert execute_run(older.pk, batch_size=1) is False
+    assert execute_run(test.pk, batch_size=1) is True
 
 
 def test_a_resumed_run_does_not_need_a_free_slot(org, settings):
@@ -792,7 +788,7 @@ def test_a_resumed_run_does_not_need_a_free_slot(org, settings):
     Run.objects.filter(pk=run.pk).update(status=Run.Status.RUNNING, heartbeat_at=stale)
     run_of(make_document(org, "b.txt", b"Invoice 2"))  # queued, waiting
 
-    assert processing.execute_run(run.pk) is True
+    assert execute_run(run.pk) is True
     assert Run.objects.get(pk=run.pk).status == Run.Status.SUCCEEDED
 
 
@@ -801,32 +797,30 @@ def test_zero_means_no_limit(org, settings):
     hold_slots(org, 3)
     run = run_of(make_document(org, "a.txt", b"Invoice 1"))
 
-    assert processing.execute_run(run.pk) is True
+    assert execute_run(run.pk) is True
 
 
 def test_the_task_of_a_waiting_run_asks_again_later(org, settings, monkeypatch, outsider):
-    from automations import tasks
-
     settings.PYQ_ORG_MAX_RUNNING = 1
     others_waiting(outsider)
     hold_slots(org, 1)
     run = run_of(make_document(org, "w.txt", b"Invoice 1"))
     sent: list[tuple] = []
     monkeypatch.setattr(
-        tasks.process_run, "apply_async", lambda args, countdown: sent.append((args, countdown))
+        "automations.runs.queue.send",
+        lambda name, *args, countdown: sent.append((name, args, countdown)),
     )
 
     tasks.process_run.run(run.pk)
     tasks.process_runs.run([run.pk])
 
-    assert [args for args, _ in sent] == [(run.pk,), (run.pk,)]
-    assert all(10 <= countdown <= 15 for _, countdown in sent)
+    task = "automations.tasks.process_run"
+    assert [(name, args) for name, args, _ in sent] == [(task, (run.pk,)), (task, (run.pk,))]
+    assert all(10 <= countdown <= 15 for _, _, countdown in sent)
     assert Run.objects.get(pk=run.pk).status == Run.Status.QUEUED
 
 
 def test_an_inline_task_leaves_a_waiting_run_queued(org, settings, eager, outsider):
-    from automations import tasks
-
     settings.PYQ_ORG_MAX_RUNNING = 1
     others_waiting(outsider)
     hold_slots(org, 1)
@@ -867,14 +861,14 @@ def test_a_run_whose_worker_was_lost_is_queued_again_and_resumes_after_its_last_
     lose_worker(run)
 
     with django_capture_on_commit_callbacks() as callbacks:
-        result = processing.recover_orphaned_runs()
+        result = recovery.recover_orphaned_runs()
 
     assert result == {"requeued": [run.pk], "failed": []}
     assert len(callbacks) == 1  # sent to the workers again
     run.refresh_from_db()
     assert (run.status, run.heartbeat_at) == (Run.Status.QUEUED, None)
 
-    processing.execute_run(run.pk)
+    execute_run(run.pk)
 
     run.refresh_from_db()
     assert (run.status, run.attempts) == (Run.Status.SUCCEEDED, 2)
@@ -891,15 +885,13 @@ def test_a_run_whose_worker_was_lost_is_queued_again_and_resumes_after_its_last_
 
 
 def test_a_run_lost_too_often_is_failed_with_a_reason_and_can_be_retried(org, test_steps):
-    from automations.services import retry_run
-
     run = start(org, "inv.txt", b"Invoice 42", BRANCHES)
     StepRun.objects.create(
         run=run, position=0, step_id="text", step="extract_text", status=StepRun.Status.RUNNING
     )
     lose_worker(run, attempts=3)
 
-    assert processing.recover_orphaned_runs() == {"requeued": [], "failed": [run.pk]}
+    assert recovery.recover_orphaned_runs() == {"requeued": [], "failed": [run.pk]}
 
     run.refresh_from_db()
     assert run.status == Run.Status.FAILED
@@ -915,7 +907,7 @@ def test_a_run_lost_too_often_is_failed_with_a_reason_and_can_be_retried(org, te
     retry_run(run)
     run.refresh_from_db()
     assert (run.status, run.attempts) == (Run.Status.QUEUED, 0)
-    processing.execute_run(run.pk)
+    execute_run(run.pk)
     assert Run.objects.get(pk=run.pk).status == Run.Status.SUCCEEDED
 
 
@@ -935,7 +927,7 @@ def test_recovery_leaves_live_and_recently_quiet_runs_alone(org, settings):
         status=Run.Status.RUNNING, heartbeat_at=None, started_at=now - timedelta(hours=1)
     )
 
-    result = processing.recover_orphaned_runs(now)
+    result = recovery.recover_orphaned_runs(now)
 
     # lease: step limit (60 s) + 60 s, and a 60 s margin
     assert sorted(result["requeued"]) == sorted([lost.pk, never.pk])
@@ -950,8 +942,6 @@ def test_recovery_leaves_live_and_recently_quiet_runs_alone(org, settings):
 
 
 def test_the_beat_recovers_lost_runs_every_minute(org, settings):
-    from automations import tasks
-
     schedule = settings.CELERY_BEAT_SCHEDULE["recover-runs"]
     assert (schedule["task"], schedule["schedule"]) == ("automations.tasks.recover_runs", 60.0)
     run = run_of(make_document(org, "a.txt", b"a"))
@@ -969,7 +959,7 @@ def test_a_worker_keeps_the_heartbeat_of_its_runs_fresh_during_a_long_step(monke
     old = timezone.now() - timedelta(minutes=5)
     Run.objects.filter(pk=run.pk).update(status=Run.Status.RUNNING, heartbeat_at=old)
 
-    with processing.Heartbeat([run.pk], interval=0.05):
+    with recovery.Heartbeat([run.pk], interval=0.05):
         deadline = time.monotonic() + 5
         while Run.objects.get(pk=run.pk).heartbeat_at == old and time.monotonic() < deadline:
             time.sleep(0.05)

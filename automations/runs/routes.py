@@ -1,0 +1,19 @@
+"""The names of the run tasks and the queue each goes to: the one routing table of runs.
+
+Django-free, so that settings assembles CELERY_TASK_ROUTES from it (with catalog/routes.py).
+The names are pinned to where the tasks were first defined (automations/tasks.py), so that
+messages already with the broker still find their task after a move.
+"""
+
+from __future__ import annotations
+
+PROCESS_RUN = "automations.tasks.process_run"
+PROCESS_RUNS = "automations.tasks.process_runs"
+RECOVER_RUNS = "automations.tasks.recover_runs"
+FAIL_STUCK_RUNS = "automations.tasks.fail_stuck_runs"
+
+ROUTES: dict[str, dict[str, str]] = {
+    PROCESS_RUN: {"queue": "ml"},  # a run's steps load models
+    PROCESS_RUNS: {"queue": "ml"},  # the runs of a multi-file upload, in batches
+    RECOVER_RUNS: {"queue": "default"},  # the beat's sweep: database rows only
+}
