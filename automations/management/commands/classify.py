@@ -10,7 +10,7 @@ import sys
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from catalog.management.commands._batch import emit_each
+from automations.management.commands._batch import emit_each
 from catalog.predict import PredictError, PredictInput, predict
 from catalog.registry import BY_SLUG
 

@@ -12,8 +12,11 @@ import sys
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from automations import intake
 from automations.engine.fields import PRESETS
-from catalog.management.commands._batch import emit_each, find_org
+from automations.management.commands._batch import emit_each, find_org
+from automations.models import Document, Run
+from automations.runs.execute import execute_run
 from catalog.predict import PredictError, PredictInput, predict
 from catalog.presentation import ordered_fields
 
@@ -59,10 +62,6 @@ class Command(BaseCommand):
 
 def store_and_extract(org, path: str, preset: str) -> dict:
     """Store the file as a document of `org`, run it here, and return the fields output."""
-    from automations import intake
-    from automations.models import Document, Run
-    from automations.runs.execute import execute_run
-
     with open(path, "rb") as fh:
         document = intake.ingest(
             org,
