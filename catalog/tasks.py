@@ -14,11 +14,12 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 
 from catalog.predict import PredictError, PredictInput, predict
+from catalog.routes import PREDICT
 
 log = logging.getLogger(__name__)
 
 
-@shared_task(ignore_result=False, acks_late=False)
+@shared_task(name=PREDICT, ignore_result=False, acks_late=False)
 def predict_task(
     slug: str,
     text: str | None = None,

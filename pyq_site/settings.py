@@ -12,6 +12,9 @@ from urllib.parse import urlparse
 
 import dj_database_url
 
+from automations.runs.routes import RECOVER_RUNS
+from automations.runs.routes import ROUTES as _RUN_ROUTES
+from catalog.routes import ROUTES as _CATALOG_ROUTES
 from pyq_site.env import (
     _fail,
     env_bool,
@@ -333,11 +336,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = PYQ_WORKER_MAX_MEMORY_MB * 1024 or None  # KiB
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {
-    "automations.tasks.process_run": {"queue": "ml"},
-    "catalog.tasks.*": {"queue": "ml"},
-    "catalog.tasks.train_*": {"queue": "training"},
-}
+# Each task's queue is declared in one table beside its tasks (tests/automations/runs/
+# test_routing.py asks the router where every registered task goes).
+CELERY_TASK_ROUTES = {**_RUN_ROUTES, **_CATALOG_ROUTES}
 CELERY_TASK_SOFT_TIME_LIMIT = PYQ_RUN_TIME_LIMIT
 CELERY_TASK_TIME_LIMIT = PYQ_RUN_TIME_LIMIT + 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -346,7 +347,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(CELERY_DIR / "beat-schedule")
 CELERY_BEAT_SCHEDULE = {
     # Queue again the runs of lost workers (they resume after their last finished step),
     # fail those lost too often, and those stuck past the run time limit.
-    "recover-runs": {"task": "automations.tasks.recover_runs", "schedule": 60.0},
+    "recover-runs": {"task": RECOVER_RUNS, "schedule": 60.0},
 }
 
 # --- Cache: rate-limit counters and API concurrency slots, shared by every process -----------

@@ -10,7 +10,6 @@ from __future__ import annotations
 PROCESS_RUN = "automations.tasks.process_run"
 PROCESS_RUNS = "automations.tasks.process_runs"
 RECOVER_RUNS = "automations.tasks.recover_runs"
-FAIL_STUCK_RUNS = "automations.tasks.fail_stuck_runs"
 
 ROUTES: dict[str, dict[str, str]] = {
     PROCESS_RUN: {"queue": "ml"},  # a run's steps load models

@@ -12,7 +12,7 @@ from django.db import InterfaceError, OperationalError
 from automations.runs import execute, recovery
 from automations.runs.claim import RunBusy
 from automations.runs.queue import send_when_free, wait_for_slot
-from automations.runs.routes import FAIL_STUCK_RUNS, PROCESS_RUN, PROCESS_RUNS, RECOVER_RUNS
+from automations.runs.routes import PROCESS_RUN, PROCESS_RUNS, RECOVER_RUNS
 
 TRANSIENT = (OperationalError, InterfaceError, ConnectionError)
 
@@ -54,8 +54,3 @@ def recover_runs() -> dict:
     """Every minute (beat): runs of lost workers are queued again or failed with a reason,
     then runs stuck past the run time limit are failed (recovery.recover_runs)."""
     return recovery.recover_runs()
-
-
-@shared_task(name=FAIL_STUCK_RUNS, ignore_result=True)
-def fail_stuck_runs() -> int:
-    return recovery.fail_stuck_runs()
