@@ -57,7 +57,7 @@ class InputLimits:
     """How far a file may unpack before Pyq refuses it (checked before any parser runs).
 
     The defaults are the deployment's defaults; pyq_site/settings.py can change each one
-    (automations.services.input_limits builds this from the settings).
+    (pyq_site.uploads.input_limits builds this from the settings).
     """
 
     # ZIP-based files (DOCX): the sum of the members' sizes, one member's size, the member
