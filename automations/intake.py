@@ -22,7 +22,7 @@ from django.db import transaction
 from accounts.models import Organization, User
 from automations.documents import discard_files
 from automations.engine.filetypes import FileRejected, inspect_file, safe_filename
-from automations.models import Document, Run, WorkflowVersion
+from automations.models import Document, Run, Workflow, WorkflowVersion
 from automations.runs.control import new_run
 from automations.runs.queue import enqueue_runs
 from pyq_site.uploads import input_limits, max_upload_bytes, spool
@@ -121,17 +121,22 @@ def ingest_many(
     return accepted, rejected
 
 
-def ingest_attachments(
-    parent: Document, attachments: Iterable[tuple[str, bytes]]
-) -> list[Rejection]:
-    """Store each attachment of a mail as its own Document with a queued Run: all of them
-    in one transaction, once. When the mail already has attachments, an earlier attempt
-    saved them all, and nothing is done again.
+def ingest_attachments(run: Run, attachments: Iterable[tuple[str, bytes]]) -> list[Rejection]:
+    """Store each attachment of the mail `run` reads as its own Document with a queued Run:
+    all of them in one transaction, once. When the mail already has attachments, an earlier
+    attempt saved them all, and nothing is done again.
+
+    Each attachment runs as its mail does: the same steps (a workflow's version, a draft
+    under test, an API run's own steps, or the default reading), workflow, trigger and
+    person. A builder's test of a draft on a mail thus makes test runs only (not exported,
+    not in the workflow's runs). A forwarded mail among them does the same in turn when its
+    own run reads it; the mail's nesting limit bounds how deep that goes.
 
     An attachment refused by its content (unsupported, damaged) is skipped and returned.
     Any other error stores none of them and raises AttachmentError, so that a retry
     stores them all.
     """
+    parent = run.document
     prepared: list[Document] = []
     rejected: list[Rejection] = []
     name = ""
@@ -157,10 +162,12 @@ def ingest_attachments(
                     rejected.append(Rejection(safe_filename(name), str(exc)))
             _save_documents(
                 prepared,
-                trigger=Run.Trigger.EMAIL,
-                user=parent.uploaded_by,
-                pipeline=None,
-                version=None,
+                trigger=run.trigger,
+                user=run.triggered_by,
+                pipeline=run.pipeline,
+                version=run.workflow_version,
+                workflow=run.workflow,
+                is_test=run.is_test,
             )
     except Exception as exc:
         # Nothing of this attempt is kept: the rows went with the transaction, the files go.
@@ -272,6 +279,8 @@ def _save_documents(
     user: User | None,
     pipeline: list[dict] | None,
     version: WorkflowVersion | None,
+    workflow: Workflow | None = None,
+    is_test: bool = False,
     enqueue: bool = True,
 ) -> None:
     if not documents:
@@ -283,7 +292,15 @@ def _save_documents(
             else:
                 Document.objects.bulk_create(documents)
             runs = [
-                new_run(d, trigger=trigger, user=user, pipeline=pipeline, version=version)
+                new_run(
+                    d,
+                    trigger=trigger,
+                    user=user,
+                    pipeline=pipeline,
+                    version=version,
+                    workflow=workflow,
+                    is_test=is_test,
+                )
                 for d in documents
             ]
             Run.objects.bulk_create(runs)

@@ -163,15 +163,14 @@ class RunServices:
 
 
 def _ingest_attachments(run: Run, path: str) -> None:
-    """Each attachment of a mail becomes its own Document and Run: all of them together,
-    once, even if the task is redelivered or the run retried (intake.ingest_attachments).
+    """Each attachment of a mail becomes its own Document and Run, run as the mail's run is
+    (its steps, workflow version or draft test, trigger): all of them together, once, even
+    if the task is redelivered or the run retried (intake.ingest_attachments).
     A mail past the limits, or an attachment that could not be stored, fails the step
     with the reason; nothing of it is kept, so a retry stores them all."""
     content = parse_email(path, input_limits())  # ExtractionError: the step fails with it
     try:
-        skipped = ingest_attachments(
-            run.document, [(a.filename, a.data) for a in content.attachments]
-        )
+        skipped = ingest_attachments(run, [(a.filename, a.data) for a in content.attachments])
     except AttachmentError as exc:
         raise StepFailed(str(exc)) from exc
     messages = [f"Attachment {r.filename} was skipped: {r.message}" for r in skipped]
