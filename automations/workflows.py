@@ -13,6 +13,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from accounts.models import Organization, User
+from automations import intake
 from automations.engine.pipeline import parse_pipeline
 from automations.engine.steps import StepConfigError
 from automations.models import Document, Run, Workflow, WorkflowVersion
@@ -146,6 +147,23 @@ def start_test_run(workflow: Workflow, document: Document, *, user: User | None 
         workflow=workflow,
         is_test=True,
     )
+
+
+def start_test_run_on_upload(workflow: Workflow, upload, *, user: User | None = None) -> Run:
+    """Store a file uploaded as a sample like any upload, but read by the test alone (not by
+    the default reading), and run the draft over it, in one transaction. FileRejected says
+    why the file is refused; nothing is kept then."""
+    with transaction.atomic():
+        document = intake.ingest(
+            workflow.organization,
+            upload,
+            upload.name,
+            user=user,
+            declared_size=upload.size,
+            enqueue=False,
+        )
+        document.runs.all().delete()
+        return start_test_run(workflow, document, user=user)
 
 
 def last_test_run(workflow: Workflow) -> Run | None:

@@ -7,7 +7,7 @@ urlpatterns = [
     path("org/", include("accounts.urls")),
     path("api/v1/", include("api.urls")),
     path("catalog/", include("catalog.urls")),
-    path("", include("automations.urls")),
+    path("", include("automations.web.urls")),
 ]
 if settings.PYQ_ADMIN_ENABLED:  # off by default; its login is rate-limited (accounts/admin.py)
     urlpatterns.insert(-1, path("admin/", admin.site.urls))

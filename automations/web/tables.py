@@ -10,56 +10,23 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.decorators import org_member
 from automations import tables
 from automations.models import DataTable, TableRow
-from automations.workflow_views import can_manage
+from automations.web.forms import RowForm
+from automations.web.workflows import can_manage
 
 ROWS_PER_PAGE = 50
-
-
-class RowForm(forms.Form):
-    """One text field per column of the table (named c0, c1... : columns are free text)."""
-
-    def __init__(self, columns: list[str], *args, form_id: str = "", **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.columns = columns
-        # Inputs sit in the row's cells; the form element is in the last cell.
-        attrs = {"form": form_id} if form_id else {}
-        for index, column in enumerate(columns):
-            self.fields[f"c{index}"] = forms.CharField(
-                label=column,
-                required=False,
-                max_length=tables.MAX_CELL,
-                widget=forms.TextInput(attrs=attrs),
-            )
-
-    @classmethod
-    def for_row(cls, row: TableRow, data=None) -> RowForm:
-        columns = row.table.columns
-        initial = {f"c{i}": row.values.get(column) or "" for i, column in enumerate(columns)}
-        return cls(
-            columns, data, initial=initial, prefix=f"r{row.pk}", form_id=f"row-form-{row.pk}"
-        )
-
-    def values(self) -> dict[str, str]:
-        """The cells the form sent: a column added since the form was opened is kept."""
-        return {
-            column: self.cleaned_data[f"c{i}"]
-            for i, column in enumerate(self.columns)
-            if self.add_prefix(f"c{i}") in self.data
-        }
 
 
 def _table(request, pk: int) -> DataTable:
@@ -237,14 +204,3 @@ def table_delete(request, pk: int):
     table.delete()
     messages.success(request, f"Deleted the table {name} and its rows.")
     return redirect("automations:tables")
-
-
-urlpatterns: list = [
-    path("tables/", table_list, name="tables"),
-    path("tables/<int:pk>/", table_detail, name="table"),
-    path("tables/<int:pk>/delete/", table_delete, name="table_delete"),
-    path("tables/<int:pk>/export.<str:fmt>", table_export, name="table_export"),
-    path("tables/<int:pk>/rows/<int:row>/", row_detail, name="table_row"),
-    path("tables/<int:pk>/rows/<int:row>/edit/", row_edit, name="table_row_edit"),
-    path("tables/<int:pk>/rows/<int:row>/delete/", row_delete, name="table_row_delete"),
-]

@@ -1,5 +1,5 @@
-"""Workflow pages: the list, a workflow's overview (upload, runs, export), its history, and
-the run pages' URLs (the run views live in views.py).
+"""Workflow pages: the list, a workflow's overview (upload, runs, export), its history,
+restoring a version, re-running documents, renaming and deleting.
 
 Everything is fetched through ``request.org``: another organization's workflow is a 404.
 Viewers read; members upload, re-run and restore; owners and admins rename and delete.
@@ -8,26 +8,27 @@ Viewers read; members upload, re-run and restore; owners and admins rename and d
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import date, timedelta
 
-from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import org_member
 from accounts.models import Role
-from automations import exports, intake, views, workflows
+from automations import exports, intake, workflows
 from automations.engine.masking import mask_secrets
-from automations.forms import UploadForm
 from automations.models import Document, Run, Workflow, WorkflowVersion
+from automations.web.forms import ExportForm, RenameForm, UploadForm
+from automations.web.presentation import annotate_progress, step_chain
 from catalog.presentation import ordered_fields
 
 PAGE_SIZE = 25
@@ -73,27 +74,6 @@ def workflow_list(request):
 # --- one workflow ---------------------------------------------------------------------
 
 
-class ExportForm(forms.Form):
-    format = forms.ChoiceField(
-        choices=[("csv", "CSV"), ("xlsx", "Excel (XLSX)"), ("json", "JSON")],
-        initial="csv",
-        label="Format",
-    )
-    since = forms.DateField(required=False, label="From", widget=forms.DateInput({"type": "date"}))
-    until = forms.DateField(required=False, label="To", widget=forms.DateInput({"type": "date"}))
-
-    def clean(self):
-        data = super().clean()
-        since, until = data.get("since"), data.get("until")
-        if since and until and since > until:
-            self.add_error("until", "Pick a date on or after the start date.")
-        return data
-
-
-class RenameForm(forms.Form):
-    name = forms.CharField(max_length=120, label="Name")
-
-
 def workflow_runs(workflow: Workflow):
     """The workflow's real runs (its draft tests are in the builder), newest first."""
     return (
@@ -133,7 +113,7 @@ def workflow_detail(request, pk: int):
         status = 400
     page_obj = Paginator(workflow_runs(workflow), PAGE_SIZE).get_page(request.GET.get("page"))
     for run in page_obj:
-        views.annotate_progress(run)
+        annotate_progress(run)
     return render(
         request,
         "automations/workflows/detail.html",
@@ -155,18 +135,6 @@ def workflow_detail(request, pk: int):
         },
         status=status,
     )
-
-
-def step_chain(spec: list[dict]) -> list[tuple[str, bool]]:
-    """Each step's title and whether it has a condition, for a one-line summary."""
-    return [
-        (
-            views.step_title(str(step.get("step", ""))),
-            bool(step.get("when") or step.get("otherwise_of")),
-        )
-        for step in spec
-        if isinstance(step, dict)
-    ]
 
 
 @require_GET
@@ -298,8 +266,6 @@ def workflow_rerun(request, pk: int):
 
 
 def _is_uuid(value: str) -> bool:
-    import uuid
-
     try:
         uuid.UUID(value)
     except ValueError:
@@ -337,25 +303,3 @@ def workflow_delete(request, pk: int):
     workflow.delete()
     messages.success(request, f"Deleted the workflow {name}. Its documents and runs are kept.")
     return redirect(reverse("automations:workflows"))
-
-
-urlpatterns: list = [
-    path("workflows/", workflow_list, name="workflows"),
-    path("workflows/<int:pk>/", workflow_detail, name="workflow"),
-    path("workflows/<int:pk>/history/", workflow_history, name="workflow_history"),
-    path(
-        "workflows/<int:pk>/history/<int:number>/restore/",
-        workflow_restore,
-        name="workflow_restore",
-    ),
-    path("workflows/<int:pk>/export/", workflow_export, name="workflow_export"),
-    path("workflows/<int:pk>/rerun/", workflow_rerun, name="workflow_rerun"),
-    path("workflows/<int:pk>/rename/", workflow_rename, name="workflow_rename"),
-    path("workflows/<int:pk>/delete/", workflow_delete, name="workflow_delete"),
-    # Runs (views.py): the detail page, its live parts, and what people do with a run.
-    path("runs/<int:pk>/", views.run_detail, name="run"),
-    path("runs/<int:pk>/row/", views.run_row, name="run_row"),
-    path("runs/<int:pk>/cancel/", views.run_cancel, name="run_cancel"),
-    path("runs/<int:pk>/retry/", views.run_retry, name="run_retry"),
-    path("runs/<int:pk>/rerun/", views.run_rerun, name="run_rerun"),
-]

@@ -1,14 +1,16 @@
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
 from accounts.models import Organization
-from automations import intake
-from automations.models import Document
+from automations import intake, tables
+from automations.models import DataTable, Document, TableRow
 
 
 def upload(name: str, data: bytes, mime: str = "application/octet-stream") -> SimpleUploadedFile:
@@ -23,3 +25,22 @@ def make_document(org: Organization, name: str, data: bytes, user=None) -> Docum
 def stored_files() -> list[Path]:
     root = Path(settings.MEDIA_ROOT)
     return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+TABLE_ROWS = [  # vendor, total, date (as a receipt workflow adds them)
+    {"vendor": "corner cafe", "total": "10", "date": "2026-03-14"},
+    {"vendor": "Bakery", "total": "9.50", "date": "2025-12-01"},
+    {"vendor": "=cmd|' /C calc'!A0", "total": "1,234.50", "date": None},
+    {"vendor": "Átomo", "total": None, "date": "2026-01-05T10:00:00"},
+    {"vendor": "deli", "total": "-3", "date": "2026-01-05"},
+]
+
+
+def add_rows(org: Organization, values: list[dict], name: str = "Expenses") -> DataTable:
+    """Rows added the way the table step adds them: one run (and document) each."""
+    start = timezone.now() - timedelta(hours=1)
+    for index, row_values in enumerate(values):
+        document = make_document(org, f"receipt-{index}.txt", f"receipt {index}".encode())
+        row = tables.append_row(document.runs.get(), "add", name, row_values)
+        TableRow.objects.filter(pk=row.pk).update(created_at=start + timedelta(minutes=index))
+    return DataTable.objects.get(organization=org, name=name)

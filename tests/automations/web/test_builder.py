@@ -11,10 +11,10 @@ from html import escape
 import pytest
 from django.urls import reverse
 
-from automations.builder_views import draft_problems, preview
 from automations.models import Document, Run, StepRun, Workflow
 from automations.pipelines import WORKFLOW_TEMPLATES
 from automations.runs.execute import execute_run
+from automations.web.builder_data import draft_problems, preview
 from automations.workflows import create_workflow, publish, save_draft
 from tests import files
 from tests.automations.helpers import make_document, upload

@@ -5,7 +5,6 @@ from django.urls import reverse
 
 from automations.models import Document, Run
 from automations.runs.execute import execute_run
-from automations.steps.extract_text import NO_TEXT
 from tests import files
 from tests.automations.helpers import make_document, stored_files
 
@@ -62,30 +61,6 @@ def test_list_shows_newest_first_and_paginates(member):
     second = member.client.get(reverse("automations:documents") + "?page=2")
     assert [d.original_name for d in second.context["page_obj"]] == ["note-01.txt", "note-00.txt"]
     assert "Page 2 of 2" in second.content.decode()
-
-
-def test_active_run_polls_and_finished_run_stops(member):
-    doc = make_document(member.org, "a.txt", b"hello there")
-    run = doc.runs.get()
-    url = reverse("automations:run_progress", args=[run.pk])
-    queued = member.client.get(url)
-    assert 'hx-trigger="every 1s"' in queued.content.decode()
-    assert "Waiting for a worker" in queued.content.decode()
-    execute_run(run.pk)
-    done = member.client.get(url + "?reload=1", HTTP_HX_REQUEST="true")
-    assert "hx-trigger" not in done.content.decode()
-    assert done["HX-Refresh"] == "true"
-    assert 'value="100"' in done.content.decode()
-
-
-def test_run_list_filters_by_status(member):
-    ok = make_document(member.org, "ok.txt", b"fine text")
-    bad = make_document(member.org, "blank.png", files.blank_image())
-    execute_run(ok.runs.get().pk)
-    execute_run(bad.runs.get().pk)
-    response = member.client.get(reverse("automations:runs") + "?status=failed")
-    assert [r.document.original_name for r in response.context["page_obj"]] == ["blank.png"]
-    assert NO_TEXT in response.content.decode()
 
 
 def test_member_reprocesses_and_deletes(member, document):

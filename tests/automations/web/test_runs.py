@@ -17,6 +17,7 @@ from django.utils.html import escape
 from automations.models import Run, StepRun
 from automations.runs.execute import execute_run
 from automations.steps import webhook
+from automations.steps.extract_text import NO_TEXT
 from automations.workflows import (
     create_workflow,
     publish,
@@ -24,6 +25,7 @@ from automations.workflows import (
     start_test_run,
     start_workflow_run,
 )
+from tests import files
 from tests.automations.helpers import make_document
 
 READ = {"id": "text", "step": "extract_text"}
@@ -435,3 +437,27 @@ def test_anonymous_is_sent_to_login(client, workflow, name):
     response = client.get(url(name, run.pk))
     assert response.status_code == 302
     assert response.url.startswith(reverse("account_login"))
+
+
+def test_active_run_polls_and_finished_run_stops(member):
+    doc = make_document(member.org, "a.txt", b"hello there")
+    run = doc.runs.get()
+    url = reverse("automations:run_progress", args=[run.pk])
+    queued = member.client.get(url)
+    assert 'hx-trigger="every 1s"' in queued.content.decode()
+    assert "Waiting for a worker" in queued.content.decode()
+    execute_run(run.pk)
+    done = member.client.get(url + "?reload=1", HTTP_HX_REQUEST="true")
+    assert "hx-trigger" not in done.content.decode()
+    assert done["HX-Refresh"] == "true"
+    assert 'value="100"' in done.content.decode()
+
+
+def test_run_list_filters_by_status(member):
+    ok = make_document(member.org, "ok.txt", b"fine text")
+    bad = make_document(member.org, "blank.png", files.blank_image())
+    execute_run(ok.runs.get().pk)
+    execute_run(bad.runs.get().pk)
+    response = member.client.get(reverse("automations:runs") + "?status=failed")
+    assert [r.document.original_name for r in response.context["page_obj"]] == ["blank.png"]
+    assert NO_TEXT in response.content.decode()

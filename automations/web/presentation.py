@@ -1,0 +1,157 @@
+"""What the pages show of runs, steps and their results: progress, step titles, conditions
+in words, inputs and outputs as bounded JSON with secrets masked.
+
+The evidence boxes and the order of extracted fields come from ``catalog.presentation``,
+which the catalog's playground shares for the same step outputs.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from automations.engine.conditions import OPS
+from automations.engine.masking import mask_secrets
+from automations.engine.steps import all_steps
+from automations.models import Artifact, Run, StepRun
+from catalog.presentation import ordered_fields
+
+MAX_SHOWN_JSON = 20_000  # characters of a step's input or output shown on the run page
+MAX_TEST_JSON = 20_000  # the same in the builder's test results
+
+
+def step_title(kind: str) -> str:
+    """The name people see for a step kind ("Send to a webhook"), from its registry entry."""
+    step = all_steps().get(kind)
+    label = getattr(step, "label", "") if step is not None else ""
+    return label or kind.replace("_", " ").capitalize()
+
+
+def step_chain(spec: list[dict]) -> list[tuple[str, bool]]:
+    """Each step's title and whether it has a condition, for a one-line summary."""
+    return [
+        (
+            step_title(str(step.get("step", ""))),
+            bool(step.get("when") or step.get("otherwise_of")),
+        )
+        for step in spec
+        if isinstance(step, dict)
+    ]
+
+
+def _step_key(spec: dict) -> str:
+    return spec.get("id") or spec.get("step") or ""
+
+
+def annotate_progress(run: Run) -> Run:
+    """Add what a row shows while a run goes: steps done of all, and the step at work."""
+    step_runs = list(run.steps.all())
+    finished = (StepRun.Status.SUCCEEDED, StepRun.Status.SKIPPED)
+    run.steps_total = max(len(run.pipeline or []), len(step_runs))
+    run.steps_done = sum(1 for s in step_runs if s.status in finished)
+    running = [s for s in step_runs if s.status == StepRun.Status.RUNNING]
+    run.current_step = running[0] if running and run.is_active else None
+    if run.status == Run.Status.SUCCEEDED or not run.steps_total:
+        run.step_percent = 100 if run.status == Run.Status.SUCCEEDED else 0
+    else:
+        run.step_percent = round(100 * run.steps_done / run.steps_total)
+    return run
+
+
+def step_views(run: Run) -> list[dict]:
+    """The run's steps in pipeline order, each with its StepRun (None while waiting) and
+    what the page shows of its input and output."""
+    by_id = {s.step_id: s for s in run.steps.all()}
+    artifacts: dict[str, list[Artifact]] = {}
+    for artifact in run.artifacts.order_by("created_at"):
+        artifacts.setdefault(artifact.step_id, []).append(artifact)
+    specs = [spec for spec in (run.pipeline or []) if isinstance(spec, dict)]
+    known = {_step_key(spec) for spec in specs}
+    # Steps that ran but are no longer in the pipeline (a retry on a newer version).
+    specs += [{"id": s.step_id, "step": s.step} for s in by_id.values() if s.step_id not in known]
+    rows = []
+    for position, spec in enumerate(specs, start=1):
+        key = _step_key(spec)
+        step_run = by_id.get(key)
+        kind = spec.get("step") or (step_run.step if step_run else "")
+        output = step_run.output if step_run else {}
+        rows.append(
+            {
+                "position": position,
+                "id": key,
+                "kind": kind,
+                "title": step_title(kind),
+                "run": step_run,
+                "status": step_run.status if step_run else "waiting",
+                "condition": describe_when(spec.get("when")),
+                "otherwise_of": spec.get("otherwise_of"),
+                "input": pretty(mask_secrets(step_run.input))
+                if step_run and step_run.input
+                else "",
+                "config": pretty(mask_secrets(spec.get("config"))) if spec.get("config") else "",
+                "fields": ordered_fields(output) if kind == "extract_fields" else [],
+                "webhook_attempts": (output or {}).get("attempts") if kind == "webhook" else None,
+                "output": pretty(output) if output else "",
+                "artifacts": artifacts.get(key, []),
+            }
+        )
+    return rows
+
+
+def describe_when(when) -> str:
+    """A step's condition in words: 'type.label is "invoice" and fields.… is above 100'."""
+    if not isinstance(when, dict):
+        return ""
+    parts = []
+    for rule in when.get("rules") or []:
+        if not isinstance(rule, dict):
+            continue
+        op = rule.get("op", "is")
+        words = f"{rule.get('ref', '?')} {OPS.get(op, op)}"
+        if op not in ("is_empty", "is_not_empty"):
+            words += f" {json.dumps(rule.get('value'), ensure_ascii=False)}"
+        parts.append(words)
+    joiner = " or " if when.get("match") == "any" else " and "
+    return joiner.join(parts)
+
+
+def pretty(value) -> str:
+    """A value as indented JSON for the run page, cut after MAX_SHOWN_JSON characters."""
+    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    if len(text) > MAX_SHOWN_JSON:
+        text = text[:MAX_SHOWN_JSON] + f"\n… ({len(text) - MAX_SHOWN_JSON} more characters)"
+    return text
+
+
+def step_result(step_run: StepRun | None) -> dict:
+    """What the builder shows under a step after a test: its fields, its plain values, and
+    its input and output as JSON."""
+    if step_run is None:
+        return {}
+    output = step_run.output or {}
+    fields = output.get("fields") if isinstance(output.get("fields"), dict) else None
+    field_rows = (
+        [
+            (name, f)
+            for name, f in fields.items()
+            if isinstance(f, dict) and ("value" in f or "confidence" in f)
+        ]
+        if fields
+        else []
+    )
+    scalars = [
+        (key, value if isinstance(value, str) else json.dumps(value))
+        for key, value in output.items()
+        if isinstance(value, str | int | float | bool) or value is None
+    ]
+    return {
+        "field_rows": field_rows,
+        "scalars": scalars,
+        "output_json": _test_json(output),
+        "input_json": _test_json(mask_secrets(step_run.input)) if step_run.input else "",
+    }
+
+
+def _test_json(value: Any) -> str:
+    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    return text if len(text) <= MAX_TEST_JSON else text[:MAX_TEST_JSON] + "\n…"
