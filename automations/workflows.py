@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from accounts.models import Organization, User
 from automations import intake
+from automations.engine import spec
 from automations.engine.pipeline import parse_pipeline
 from automations.engine.steps import StepConfigError
 from automations.models import Document, Run, Workflow, WorkflowVersion
@@ -88,32 +89,8 @@ def restore(workflow: Workflow, version: WorkflowVersion, *, user: User | None =
 
 
 def changes(old: list[dict], new: list[dict]) -> list[str]:
-    """What changed between two specs, in words: steps added, removed, moved, reconfigured."""
-
-    def ids(spec):
-        return [step.get("id") or step.get("step") for step in spec]
-
-    before = dict(zip(ids(old), old, strict=True))
-    after = dict(zip(ids(new), new, strict=True))
-    lines = [f"Added {after[i].get('step')} ({i})" for i in after if i not in before]
-    lines += [f"Removed {before[i].get('step')} ({i})" for i in before if i not in after]
-    for step_id in (i for i in after if i in before):
-        old_config = before[step_id].get("config") or {}
-        new_config = after[step_id].get("config") or {}
-        keys = sorted(
-            k
-            for k in old_config.keys() | new_config.keys()
-            if old_config.get(k) != new_config.get(k)
-        )
-        if keys:
-            lines.append(f"Changed {step_id}: {', '.join(keys)}")
-        if before[step_id].get("when") != after[step_id].get("when"):
-            lines.append(f"Changed the condition of {step_id}")
-    kept_old = [i for i in ids(old) if i in after]
-    kept_new = [i for i in ids(new) if i in before]
-    if kept_old != kept_new:
-        lines.append("Reordered steps: " + " → ".join(kept_new))
-    return lines
+    """What changed between two specs, in words (the rule retry uses too: engine/spec.py)."""
+    return spec.changes(old, new)
 
 
 def start_workflow_run(

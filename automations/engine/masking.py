@@ -19,6 +19,8 @@ import copy
 import re
 from typing import Any
 
+from automations.engine import spec
+
 __all__ = [
     "MASK",
     "MaskedSecretLost",
@@ -158,7 +160,7 @@ def keep_draft_secrets(steps: list, stored_steps: Any) -> list:
         try:
             result.append(keep_secrets(step, match or {}))
         except MaskedSecretLost as exc:
-            name = step.get("id") or step.get("step") or "?"
+            name = spec.step_id(step) or "?"
             raise MaskedSecretLost(
                 f"Step {index + 1} ({name}): {exc} was hidden on the page and there is no saved "
                 "value to keep; type it again."
@@ -167,7 +169,7 @@ def keep_draft_secrets(steps: list, stored_steps: Any) -> list:
 
 
 def _step_id(step: dict) -> Any:
-    return step.get("id") or step.get("step")
+    return spec.step_id(step)
 
 
 def secret_values(value: Any, _depth: int = 0) -> set[str]:

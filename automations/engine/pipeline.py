@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from typing import Any, Protocol
 from automations.engine.conditions import Verdict, check_when, condition_refs, evaluate
 from automations.engine.masking import mask_secrets
 from automations.engine.refs import config_refs, resolve, step_of
+from automations.engine.spec import STEP_ID
 from automations.engine.steps import (
     Step,
     StepConfigError,
@@ -40,7 +40,6 @@ from automations.engine.steps import (
     time_limit,
 )
 
-_ID = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 MAX_INPUT_CHARS = 20_000  # of one referenced value kept in a step's recorded input
 
 
@@ -120,7 +119,7 @@ def _inspect_step(
         return None, [Problem(index, "step", str(exc))]
     problems: list[Problem] = []
     step_id = item.get("id") or step.name
-    if not isinstance(step_id, str) or not _ID.match(step_id):
+    if not isinstance(step_id, str) or not STEP_ID.match(step_id):
         message = f"Step {position}: id {step_id!r} must be lower-case letters, digits and _."
         problems.append(Problem(index, "id", message))
         step_id = None

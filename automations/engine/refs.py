@@ -14,8 +14,10 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-# A step id (see pipeline._ID), then keys without dots or spaces.
-REFERENCE = re.compile(r"^[a-z][a-z0-9_]{0,39}(\.[^.\s]+)*$")
+from automations.engine.spec import STEP_ID
+
+# A step id (the spec's rule), then keys without dots or spaces.
+REFERENCE = re.compile(STEP_ID.pattern.removesuffix("$") + r"(\.[^.\s]+)*$")
 MAX_DEPTH = 6
 MAX_LIST_ITEMS = 20  # flatten offers the first items of a list, not all of a long one
 

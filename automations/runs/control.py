@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
+from automations.engine import spec
 from automations.models import Document, Run, StepRun, Workflow, WorkflowVersion
 from automations.pipelines import DEFAULT_PIPELINE
 from automations.runs.queue import enqueue_run
@@ -120,7 +119,7 @@ def retry_run(run: Run, *, user: User | None = None, whole: bool = False) -> Run
         version = run.workflow_version
         latest = version.workflow.current_version if version else None
         if latest is not None and latest != version:
-            changed = _first_change(run.pipeline, latest.spec)
+            changed = spec.first_change(run.pipeline, latest.spec)
             run.steps.filter(position__gte=changed).delete()
             run.pipeline, run.workflow_version = latest.spec, latest
         run.steps.exclude(status=StepRun.Status.SUCCEEDED).delete()
@@ -150,24 +149,3 @@ def _start_again(run: Run, user: User | None) -> Run:
             is_test=run.is_test,
         )
     return reprocess(run.document, user=user)
-
-
-def _first_change(old: list[dict], new: list[dict]) -> int:
-    """The position of the first step that differs between two specs (len when none)."""
-    for position, (before, after) in enumerate(zip(old, new, strict=False)):
-        if _step_key(before) != _step_key(after):
-            return position
-    return min(len(old), len(new))
-
-
-def _step_key(item: dict) -> str:
-    return json.dumps(
-        [
-            item.get("id") or item.get("step"),
-            item.get("step"),
-            item.get("config") or {},
-            item.get("when"),
-            item.get("otherwise_of"),
-        ],
-        sort_keys=True,
-    )

@@ -11,6 +11,7 @@ from automations.engine.fields import PRESETS
 from automations.engine.masking import scrub, secret_values
 from automations.engine.pipeline import check_pipeline
 from automations.engine.refs import flatten, output_hints
+from automations.engine.spec import step_id as spec_step_id
 from automations.engine.steps import KINDS, StepConfigError, all_steps
 from automations.models import Run, StepRun
 from catalog.registry import allowed_models
@@ -95,8 +96,8 @@ def reference_options(spec: list[dict], position: int, run: Run | None) -> list[
     for item in spec[: max(position, 0)]:
         if not isinstance(item, dict):
             continue
-        step_id = item.get("id") or item.get("step")
-        if not isinstance(step_id, str):
+        step_id = spec_step_id(item)
+        if not step_id:
             continue
         seen = set()
         for entry in outputs.get(step_id, []):

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import org_member
 from automations.engine.filetypes import FileRejected
+from automations.engine.spec import step_id as spec_step_id
 from automations.models import Document, Run, Workflow
 from automations.web.builder import bad_request, scrubbed, url_or_none, workflow_or_404
 from automations.web.builder_data import draft_problems
@@ -84,7 +85,7 @@ def builder_test_run(request, pk: int, run_pk: int):
     step_runs = {s.step_id: s for s in run.steps.all()}
     steps = {}
     for position, item in enumerate(run.pipeline):
-        step_id = item.get("id") or item.get("step")
+        step_id = spec_step_id(item)
         step_run = step_runs.get(step_id)
         status = step_run.status if step_run else ("waiting" if run.is_active else "not_run")
         steps[step_id] = {

@@ -12,6 +12,7 @@ from typing import Any
 
 from automations.engine.conditions import OPS
 from automations.engine.masking import mask_secrets
+from automations.engine.spec import step_id
 from automations.engine.steps import all_steps
 from automations.models import Artifact, Run, StepRun
 from catalog.presentation import ordered_fields
@@ -39,10 +40,6 @@ def step_chain(spec: list[dict]) -> list[tuple[str, bool]]:
     ]
 
 
-def _step_key(spec: dict) -> str:
-    return spec.get("id") or spec.get("step") or ""
-
-
 def annotate_progress(run: Run) -> Run:
     """Add what a row shows while a run goes: steps done of all, and the step at work."""
     step_runs = list(run.steps.all())
@@ -66,12 +63,12 @@ def step_views(run: Run) -> list[dict]:
     for artifact in run.artifacts.order_by("created_at"):
         artifacts.setdefault(artifact.step_id, []).append(artifact)
     specs = [spec for spec in (run.pipeline or []) if isinstance(spec, dict)]
-    known = {_step_key(spec) for spec in specs}
+    known = {step_id(spec) for spec in specs}
     # Steps that ran but are no longer in the pipeline (a retry on a newer version).
     specs += [{"id": s.step_id, "step": s.step} for s in by_id.values() if s.step_id not in known]
     rows = []
     for position, spec in enumerate(specs, start=1):
-        key = _step_key(spec)
+        key = step_id(spec)
         step_run = by_id.get(key)
         kind = spec.get("step") or (step_run.step if step_run else "")
         output = step_run.output if step_run else {}
