@@ -1,7 +1,7 @@
 """table: append the run's values as a row of one of the organization's tables.
 
 The table (created on first use) is viewed, sorted, edited and exported in the dashboard
-(automations/table_views.py). The row is written by the worker's ``append_table_row``
+(automations/web/tables.py). The row is written by the worker's ``append_table_row``
 service (automations/tables.py), once per (table, run, step): a redelivered task or a
 retried step finds the row it added before.
 
