@@ -207,8 +207,8 @@ if _storage == "s3":
 PYQ_MAX_UPLOAD_MB = env_int("PYQ_MAX_UPLOAD_MB", 25, minimum=1)
 PYQ_MAX_PAGES = env_int("PYQ_MAX_PAGES", 500, minimum=1)
 PYQ_MAX_FILES_PER_UPLOAD = env_int("PYQ_MAX_FILES_PER_UPLOAD", 50, minimum=1)
-# How far an upload may unpack (checked before any parser reads it; automations/engine/
-# filetypes.py InputLimits): a Word document (ZIP) in all, one part of it, its parts, its
+# How far an upload may unpack (checked before any parser reads it; automations.engine.
+# filetypes.InputLimits): a Word document (ZIP) in all, one part of it, its parts, its
 # compression ratio and XML elements; one compressed PDF stream; an image's pixels; a mail's
 # attachments (forwarded messages and theirs included), nesting and unpacked bytes.
 PYQ_MAX_UNPACKED_MB = env_int("PYQ_MAX_UNPACKED_MB", 50, minimum=1)
