@@ -1,15 +1,20 @@
-"""Personas: owner, member and viewer of one organization, and an outsider from another."""
+"""Fixtures every room shares: personas (owner, member and viewer of one organization, and
+an outsider from another), eager tasks, fake steps registered for one test, and servers on
+loopback (an HTTP receiver, an SMTP listener)."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
 from django.test import Client
 
 from accounts.models import Organization, Role, User
+from automations.engine.steps import REGISTRY, register
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
+from tests.loopback import Receiver, SmtpListener
 
 
 @pytest.fixture(autouse=True)
@@ -81,3 +86,41 @@ def eager():
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = previous
+
+
+@pytest.fixture
+def register_steps() -> Iterator[Callable[..., None]]:
+    """Registers fake step classes for one test (`register_steps(CountStep, SendStep)`);
+    afterwards the step registry is as it was, a built-in step a fake one replaced included."""
+    before = dict(REGISTRY)
+
+    def add(*classes: type) -> None:
+        for cls in classes:
+            register(cls)
+
+    yield add
+    REGISTRY.clear()
+    REGISTRY.update(before)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """An HTTP server on 127.0.0.1 that records what it is sent (tests/loopback.py)."""
+    server = Receiver()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def smtp(settings) -> Iterator[SmtpListener]:
+    """An SMTP server on 127.0.0.1, and Django's mail settings pointed at it."""
+    listener = SmtpListener()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = listener.port
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_HOST_USER = ""
+    settings.EMAIL_TIMEOUT = 5
+    settings.DEFAULT_FROM_EMAIL = "Pyq <robot@pyq.example>"
+    yield listener
+    listener.close()

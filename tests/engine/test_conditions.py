@@ -19,12 +19,10 @@ from automations.engine.pipeline import (
     run_pipeline_batch,
 )
 from automations.engine.steps import (
-    REGISTRY,
     DocumentInfo,
     StepConfigError,
     StepContext,
     StepOutcome,
-    register,
 )
 
 CALLS: list[tuple[str, str]] = []  # (step id label, document name)
@@ -83,13 +81,9 @@ FAKE_STEPS = (EmitStep, NoteStep, BatchNoteStep)
 
 
 @pytest.fixture(autouse=True)
-def fake_steps():
-    for cls in FAKE_STEPS:
-        register(cls)
+def fake_steps(register_steps):
+    register_steps(*FAKE_STEPS)
     CALLS.clear()
-    yield
-    for cls in FAKE_STEPS:
-        REGISTRY.pop(cls.name, None)
 
 
 def context(name: str = "doc.txt") -> StepContext:

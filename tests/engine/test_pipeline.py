@@ -23,7 +23,6 @@ from automations.engine.steps import (
     StepFailed,
     StepOutcome,
     StepTimeout,
-    register,
 )
 
 # --- Fake steps, registered only while a test of this module runs ----------------------------
@@ -121,14 +120,10 @@ FLAKY: dict[str, int] = {"failures_left": 0}
 
 
 @pytest.fixture(autouse=True)
-def fake_steps():
-    for cls in FAKE_STEPS:
-        register(cls)
+def fake_steps(register_steps):
+    register_steps(*FAKE_STEPS)
     CALLS.clear()
     FLAKY["failures_left"] = 0
-    yield
-    for cls in FAKE_STEPS:
-        REGISTRY.pop(cls.name, None)
 
 
 def context(name: str = "doc.txt", text: str = "Some text") -> StepContext:

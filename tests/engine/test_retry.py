@@ -16,13 +16,11 @@ from automations.engine.pipeline import (
     run_pipeline_batch,
 )
 from automations.engine.steps import (
-    REGISTRY,
     DocumentInfo,
     StepContext,
     StepFailed,
     StepOutcome,
     StepTransient,
-    register,
 )
 
 CALLS: list[str] = []
@@ -71,14 +69,10 @@ class AfterStep:
 
 
 @pytest.fixture(autouse=True)
-def fake_steps():
-    for cls in (RemoteStep, RemoteBatchStep, AfterStep):
-        register(cls)
+def fake_steps(register_steps):
+    register_steps(RemoteStep, RemoteBatchStep, AfterStep)
     CALLS.clear()
     FAILURES.clear()
-    yield
-    for cls in (RemoteStep, RemoteBatchStep, AfterStep):
-        REGISTRY.pop(cls.name, None)
 
 
 class Clock:

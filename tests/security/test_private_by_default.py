@@ -37,8 +37,6 @@ from tests import files
 from tests.automations.helpers import upload
 from tests.e2e.conftest import celery_worker_process, wait_for  # noqa: F401  (a fixture)
 from tests.factories import MembershipFactory
-from tests.steps.test_email_step import SmtpListener
-from tests.steps.test_webhook_step import Receiver
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow]
 
@@ -50,20 +48,6 @@ INVOICE = [
     "Contact: jane.roe@acme.example, +44 20 7946 0958",
     "Total due 118.00 EUR",
 ]
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpListener]:
-    listener = SmtpListener()
-    yield listener
-    listener.close()
 
 
 class WebRecorder:

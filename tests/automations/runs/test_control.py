@@ -1,9 +1,5 @@
 """Cancel a run; retry one from the step that failed, with the workflow's fixed version."""
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
-
 import pytest
 
 from automations.models import Run, StepRun
@@ -18,28 +14,6 @@ from automations.workflows import (
     start_workflow_run,
 )
 from tests.automations.helpers import make_document
-
-
-@pytest.fixture
-def receiver():
-    """A webhook receiver on loopback that records what it is sent."""
-    received: list[dict] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.append(json.loads(body))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/hook", received
-    server.shutdown()
 
 
 def test_a_queued_run_is_canceled_and_its_message_then_does_nothing(owner):
@@ -81,7 +55,7 @@ def test_fixing_the_webhook_and_retrying_delivers_without_rerunning_earlier_step
     owner, receiver, settings
 ):
     settings.PYQ_ALLOW_PRIVATE_URLS = True
-    url, received = receiver
+    url = receiver.url + "/hook"
     read = {"id": "text", "step": "extract_text"}
     sort = {"id": "type", "step": "classify", "config": {"labels": ["invoice", "recipe"]}}
     broken = {
@@ -115,8 +89,8 @@ def test_fixing_the_webhook_and_retrying_delivers_without_rerunning_earlier_step
         s.step_id: (s.pk, s.finished_at) for s in run.steps.filter(step_id__in=["text", "type"])
     } == earlier
     assert run.steps.get(step_id="hook").output["delivered"] is True
-    assert len(received) == 1
-    assert received[0]["data"]["type"]["label"] == "invoice"
+    assert len(receiver.requests) == 1
+    assert receiver.json()[0]["data"]["type"]["label"] == "invoice"
 
 
 def test_retrying_the_whole_run_starts_a_new_run_of_the_current_version(owner):
@@ -154,7 +128,7 @@ def test_retrying_a_run_with_a_skipped_branch_keeps_finished_steps_and_skips_aga
     owner, receiver, settings
 ):
     settings.PYQ_ALLOW_PRIVATE_URLS = True
-    url, received = receiver
+    url = receiver.url + "/hook"
     read = {"id": "text", "step": "extract_text"}
     sort = {"id": "type", "step": "classify", "config": {"labels": ["invoice", "recipe"]}}
     recipes = {"id": "recipes", "step": "tag", "config": {"tags": ["recipe"]}}
@@ -185,7 +159,7 @@ def test_retrying_a_run_with_a_skipped_branch_keeps_finished_steps_and_skips_aga
     assert steps["recipes"].status == StepRun.Status.SKIPPED
     assert steps["recipes"].log[-1]["message"] == "Skipped: type.label is 'invoice', not 'recipe'."
     assert steps["hook"].status == StepRun.Status.SUCCEEDED
-    assert len(received) == 1
+    assert len(receiver.requests) == 1
     document.refresh_from_db()
     assert document.tags == []  # the skipped branch did not tag it
 
@@ -194,7 +168,7 @@ def test_a_new_version_that_changes_a_condition_runs_the_steps_from_there_again(
     owner, receiver, settings
 ):
     settings.PYQ_ALLOW_PRIVATE_URLS = True
-    url, received = receiver
+    url = receiver.url + "/hook"
     read = {"id": "text", "step": "extract_text"}
     sort = {"id": "type", "step": "classify", "config": {"labels": ["invoice", "recipe"]}}
     tag = {"id": "tag", "step": "tag", "config": {"tags": ["accounting"]}}
@@ -229,4 +203,4 @@ def test_a_new_version_that_changes_a_condition_runs_the_steps_from_there_again(
     ]
     document.refresh_from_db()
     assert document.tags == ["accounting"]
-    assert received[0]["data"]["tag"] == {"tags": ["accounting"], "doc_type": ""}
+    assert receiver.json()[0]["data"]["tag"] == {"tags": ["accounting"], "doc_type": ""}

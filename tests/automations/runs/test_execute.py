@@ -12,12 +12,10 @@ from django.utils import timezone
 from automations import intake
 from automations.engine.refs import resolve
 from automations.engine.steps import (
-    REGISTRY,
     StepContext,
     StepFailed,
     StepOutcome,
     StepTransient,
-    register,
 )
 from automations.models import Document, Page, Run, StepRun
 from automations.runs import execute as executor
@@ -409,14 +407,10 @@ class SendStep:
 
 
 @pytest.fixture
-def test_steps():
-    for cls in (EmitStep, SendStep):
-        register(cls)
+def test_steps(register_steps):
+    register_steps(EmitStep, SendStep)
     CALLS.clear()
     TRANSIENT_LEFT.clear()
-    yield
-    for cls in (EmitStep, SendStep):
-        REGISTRY.pop(cls.name, None)
 
 
 @pytest.fixture
