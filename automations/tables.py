@@ -162,7 +162,7 @@ def as_datetime(text: str) -> datetime | None:
 
 def export(table: DataTable, fmt: str, rows: list[TableRow] | None = None) -> tuple[bytes, str]:
     """The table as CSV, XLSX or JSON: its columns, then each row's document, run and when
-    it was added. Spreadsheet formulas are escaped (automations/exports.py)."""
+    it was added. Spreadsheet formulas are escaped (automations/exports/sheets.py)."""
     fmt = (fmt or "").lower()
     if fmt not in FORMATS:
         raise ValueError(f"Unknown export format '{fmt}'; use one of {', '.join(FORMATS)}.")
