@@ -1,4 +1,5 @@
-"""A stored document's file: a local path to read it by, and deleting it with its rows."""
+"""A stored document's file: storing a spooled upload by a link, a local path to read it by,
+and deleting it with its rows."""
 
 from __future__ import annotations
 
@@ -8,12 +9,61 @@ import os
 import tempfile
 from collections.abc import Iterator
 
+from django.core.files.storage import FileSystemStorage
 from django.db import transaction
 
 from automations.models import Document
 from pyq_site.uploads import CHUNK
 
 log = logging.getLogger(__name__)
+
+
+def _local_storage() -> FileSystemStorage | None:
+    storage = Document._meta.get_field("file").storage
+    return storage if isinstance(storage, FileSystemStorage) else None
+
+
+def incoming_folder() -> str | None:
+    """Where uploads are spooled: beside the stored files on local storage, so that the
+    spooled file becomes the stored one by a link instead of a second copy."""
+    storage = _local_storage()
+    if storage is None:
+        return None
+    folder = os.path.join(storage.location, ".incoming")
+    os.makedirs(folder, exist_ok=True)
+    return folder
+
+
+def link_into_storage(document: Document, spooled: str, name: str) -> bool:
+    """On local storage, store the spooled file under the document's name by a hard link
+    (the spool's own name goes when it closes): no second write of the content. False
+    when that cannot be done here; the caller saves through the storage instead."""
+    storage = _local_storage()
+    if storage is None:
+        return False
+    target = document.file.field.generate_filename(document, name)
+    path = storage.path(target)
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        _chmod_folders(storage, os.path.dirname(path))
+        os.link(spooled, path)  # fails if the name is taken, or across filesystems
+    except OSError:
+        return False
+    if storage.file_permissions_mode is not None:
+        os.chmod(path, storage.file_permissions_mode)
+    document.file.name = target
+    return True
+
+
+def _chmod_folders(storage: FileSystemStorage, folder: str) -> None:
+    """Give the folders below the storage's root its directory mode (as its own saves do;
+    without a umask change, which would be process-wide)."""
+    mode = storage.directory_permissions_mode
+    root = os.path.abspath(storage.location)
+    folder = os.path.abspath(folder)
+    while mode is not None and folder.startswith(root + os.sep):
+        os.chmod(folder, mode)
+        folder = os.path.dirname(folder)
 
 
 def delete_document(document: Document) -> None:

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import IO
 
 from django.conf import settings
 from django.core.files import File
-from django.core.files.storage import FileSystemStorage
 from django.db import transaction
 
 from accounts.models import Organization, User
-from automations.documents import discard_files
+from automations.documents import discard_files, incoming_folder, link_into_storage
 from automations.engine.filetypes import FileRejected, inspect_file, safe_filename
 from automations.models import Document, Run, Workflow, WorkflowVersion
 from automations.runs.control import new_run
@@ -199,7 +197,7 @@ def prepare_document(
     limit = max_upload_bytes()
     if declared_size is not None and declared_size > limit:
         raise FileRejected(f"The file is larger than the {settings.PYQ_MAX_UPLOAD_MB} MB limit.")
-    tmp, sha256, size = spool(stream, limit, folder=_incoming_folder())
+    tmp, sha256, size = spool(stream, limit, folder=incoming_folder())
     with tmp:
         if size == 0:
             raise FileRejected("The file is empty.")
@@ -218,58 +216,10 @@ def prepare_document(
             sha256=sha256,
             page_count=inspection.page_count,
         )
-        if not _link_into_storage(document, tmp.name, name):
+        if not link_into_storage(document, tmp.name, name):
             tmp.seek(0)
             document.file.save(name, File(tmp, name=name), save=False)
     return document
-
-
-def _local_storage() -> FileSystemStorage | None:
-    storage = Document._meta.get_field("file").storage
-    return storage if isinstance(storage, FileSystemStorage) else None
-
-
-def _incoming_folder() -> str | None:
-    """Where uploads are spooled: beside the stored files on local storage, so that the
-    spooled file becomes the stored one by a link instead of a second copy."""
-    storage = _local_storage()
-    if storage is None:
-        return None
-    folder = os.path.join(storage.location, ".incoming")
-    os.makedirs(folder, exist_ok=True)
-    return folder
-
-
-def _link_into_storage(document: Document, spooled: str, name: str) -> bool:
-    """On local storage, store the spooled file under the document's name by a hard link
-    (the spool's own name goes when it closes): no second write of the content. False
-    when that cannot be done here; the caller saves through the storage instead."""
-    storage = _local_storage()
-    if storage is None:
-        return False
-    target = document.file.field.generate_filename(document, name)
-    path = storage.path(target)
-    try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        _chmod_folders(storage, os.path.dirname(path))
-        os.link(spooled, path)  # fails if the name is taken, or across filesystems
-    except OSError:
-        return False
-    if storage.file_permissions_mode is not None:
-        os.chmod(path, storage.file_permissions_mode)
-    document.file.name = target
-    return True
-
-
-def _chmod_folders(storage: FileSystemStorage, folder: str) -> None:
-    """Give the folders below the storage's root its directory mode (as its own saves do;
-    without a umask change, which would be process-wide)."""
-    mode = storage.directory_permissions_mode
-    root = os.path.abspath(storage.location)
-    folder = os.path.abspath(folder)
-    while mode is not None and folder.startswith(root + os.sep):
-        os.chmod(folder, mode)
-        folder = os.path.dirname(folder)
 
 
 def _save_documents(

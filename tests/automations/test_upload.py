@@ -169,9 +169,9 @@ def test_an_upload_is_stored_once_with_the_storages_permissions(member, settings
 
 
 def test_a_taken_name_falls_back_to_a_storage_save(member, settings, monkeypatch):
-    from automations import intake
+    from automations import documents
 
-    monkeypatch.setattr(intake.os, "link", mock.Mock(side_effect=FileExistsError))
+    monkeypatch.setattr(documents.os, "link", mock.Mock(side_effect=FileExistsError))
     document = make_document(member.org, "note.txt", b"saved the usual way")
 
     (stored,) = stored_files()
