@@ -1,18 +1,22 @@
 """Fixtures every room shares: personas (owner, member and viewer of one organization, and
-an outsider from another), eager tasks, fake steps registered for one test, and servers on
-loopback (an HTTP receiver, an SMTP listener)."""
+an outsider from another), eager tasks, fake steps registered for one test, servers on
+loopback (an HTTP receiver, an SMTP listener), no network, and the packaged MiniLM, loaded
+only for the tests that ask for it."""
 
 from __future__ import annotations
 
+import socket
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from django.test import Client
 
 from accounts.models import Organization, Role, User
 from automations.engine.steps import REGISTRY, register
+from catalog.runtime.embeddings import Embedder, load_embedder
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 from tests.loopback import Receiver, SmtpListener
 
@@ -124,3 +128,25 @@ def smtp(settings) -> Iterator[SmtpListener]:
     settings.DEFAULT_FROM_EMAIL = "Pyq <robot@pyq.example>"
     yield listener
     listener.close()
+
+
+def _refuse_network(*args: Any, **kwargs: Any) -> None:
+    raise AssertionError(f"a test tried to open a network connection: {args!r}")
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every connection this process opens fails the test."""
+    monkeypatch.setattr(socket.socket, "connect", _refuse_network)
+    monkeypatch.setattr(socket, "create_connection", _refuse_network)
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    """The packaged MiniLM, loaded once per session by the first test that asks for it (a
+    second and ~90 MB, so only those tests pay), with every connection refused while it
+    loads: loading packaged weights must not touch the network."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket.socket, "connect", _refuse_network)
+        patch.setattr(socket, "create_connection", _refuse_network)
+        return load_embedder("minilm")

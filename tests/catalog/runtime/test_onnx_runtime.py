@@ -17,9 +17,11 @@ TEXTS = [
 ]
 
 
-def test_default_runtime_is_onnx_and_gives_the_torch_vectors(embedder):
+def test_default_runtime_is_onnx_and_gives_the_torch_vectors(embedder, no_network):
     assert embedder.runtime == "onnxruntime"
     fast = embedder.encode(TEXTS, batch_size=2)
+    # Loaded here first whatever ran before (nothing else asks for the torch copy), with
+    # every connection refused: the packaged weights load without the network.
     torch_only = load_embedder("minilm", runtime="torch")
     assert torch_only is not embedder
     assert torch_only.runtime == "torch"
