@@ -2,7 +2,16 @@
 
 from django.urls import path
 
-from automations.web import builder, builder_test, documents, runs, tables, workflows
+from automations.web import (
+    builder,
+    builder_test,
+    documents,
+    runs,
+    tables,
+    workflow_export,
+    workflow_history,
+    workflows,
+)
 
 app_name = "automations"
 urlpatterns = [
@@ -16,16 +25,16 @@ urlpatterns = [
     path("documents/<uuid:uid>/delete/", documents.document_delete, name="delete"),
     path("runs/", runs.run_list, name="runs"),
     path("runs/<int:pk>/progress/", runs.run_progress, name="run_progress"),
-    # --- workflows, their history and export (workflows.py) ---
+    # --- workflows (workflows.py), their history (workflow_history.py) and export ---
     path("workflows/", workflows.workflow_list, name="workflows"),
     path("workflows/<int:pk>/", workflows.workflow_detail, name="workflow"),
-    path("workflows/<int:pk>/history/", workflows.workflow_history, name="workflow_history"),
+    path("workflows/<int:pk>/history/", workflow_history.workflow_history, name="workflow_history"),
     path(
         "workflows/<int:pk>/history/<int:number>/restore/",
-        workflows.workflow_restore,
+        workflow_history.workflow_restore,
         name="workflow_restore",
     ),
-    path("workflows/<int:pk>/export/", workflows.workflow_export, name="workflow_export"),
+    path("workflows/<int:pk>/export/", workflow_export.workflow_export, name="workflow_export"),
     path("workflows/<int:pk>/rerun/", workflows.workflow_rerun, name="workflow_rerun"),
     path("workflows/<int:pk>/rename/", workflows.workflow_rename, name="workflow_rename"),
     path("workflows/<int:pk>/delete/", workflows.workflow_delete, name="workflow_delete"),

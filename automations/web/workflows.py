@@ -1,5 +1,6 @@
-"""Workflow pages: the list, a workflow's overview (upload, runs, export), its history,
-restoring a version, re-running documents, renaming and deleting.
+"""Workflow pages: the list, a workflow's overview (upload, runs), re-running documents,
+renaming and deleting. Its history and restoring a version are in workflow_history.py, its
+export in workflow_export.py.
 
 Everything is fetched through ``request.org``: another organization's workflow is a 404.
 Viewers read; members upload, re-run and restore; owners and admins rename and delete.
@@ -7,35 +8,31 @@ Viewers read; members upload, re-run and restore; owners and admins rename and d
 
 from __future__ import annotations
 
-import json
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
-from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import org_member
 from accounts.models import Role
-from automations import exports, intake, workflows
-from automations.engine.masking import mask_secrets
-from automations.models import Document, Run, Workflow, WorkflowVersion
+from automations import intake, workflows
+from automations.models import Document, Run, Workflow
 from automations.web.forms import ExportForm, RenameForm, UploadForm
 from automations.web.presentation import annotate_progress, step_chain
-from catalog.presentation import ordered_fields
 
 PAGE_SIZE = 25
 MANAGERS = (Role.OWNER, Role.ADMIN)
 
 
-def _workflow(request, pk: int) -> Workflow:
+def workflow_with_version(request, pk: int) -> Workflow:
+    """The organization's workflow ``pk`` with its current version; a 404 for any other."""
     return get_object_or_404(
         Workflow.objects.for_org(request.org).select_related("current_version"), pk=pk
     )
@@ -85,7 +82,7 @@ def workflow_runs(workflow: Workflow):
 
 @org_member("view")
 def workflow_detail(request, pk: int):
-    workflow = _workflow(request, pk)
+    workflow = workflow_with_version(request, pk)
     form = UploadForm()
     status = 200
     if request.method == "POST":
@@ -137,111 +134,12 @@ def workflow_detail(request, pk: int):
     )
 
 
-@require_GET
-@org_member("view")
-def workflow_history(request, pk: int):
-    workflow = _workflow(request, pk)
-    versions = list(workflow.versions.select_related("published_by"))
-    for index, version in enumerate(versions):
-        previous = versions[index + 1] if index + 1 < len(versions) else None
-        version.previous = previous
-        version.changes = _changes(previous.spec if previous else [], version.spec)
-        version.is_current = version.pk == workflow.current_version_id
-        version.is_draft = version.spec == workflow.draft
-        version.chain = step_chain(version.spec)
-        version.pretty = json.dumps(mask_secrets(version.spec), indent=2, ensure_ascii=False)
-    latest = versions[0] if versions else None
-    draft_changes = _changes(latest.spec if latest else [], workflow.draft)
-    return render(
-        request,
-        "automations/workflows/history.html",
-        {
-            "workflow": workflow,
-            "versions": versions,
-            "latest": latest,
-            "draft_changes": draft_changes,
-            "draft_changed": draft_changed(workflow),
-        },
-    )
-
-
-def _changes(old: list[dict], new: list[dict]) -> list[str]:
-    try:
-        return workflows.changes(old, new)
-    except (ValueError, TypeError, AttributeError):
-        # A draft saved half-way (two steps with one id) has no step-by-step diff.
-        return ["The steps changed (the draft is not complete enough to compare step by step)."]
-
-
-@require_POST
-@org_member("write")
-def workflow_restore(request, pk: int, number: int):
-    workflow = _workflow(request, pk)
-    version = get_object_or_404(WorkflowVersion, workflow=workflow, number=number)
-    workflows.restore(workflow, version, user=request.user)
-    messages.success(
-        request,
-        f"Version {version.number} is the draft again. Publish it in the builder to run it.",
-    )
-    return redirect("automations:workflow_history", pk=workflow.pk)
-
-
-@require_GET
-@org_member("view")
-def workflow_export(request, pk: int):
-    """The fields every finished run of the workflow found, as CSV, XLSX or JSON; draft
-    tests are left out. ``since`` and ``until`` (inclusive) filter on the day a run started."""
-    workflow = _workflow(request, pk)
-    form = ExportForm(request.GET or None)
-    if not form.is_valid():
-        problems = "; ".join(
-            f"{form.fields[name].label or name}: {' '.join(errors)}"
-            if name != "__all__"
-            else " ".join(errors)
-            for name, errors in form.errors.items()
-        )
-        messages.error(request, f"Cannot export: {problems or 'choose a format.'}")
-        return redirect("automations:workflow", pk=workflow.pk)
-    runs = export_runs(workflow, form.cleaned_data["since"], form.cleaned_data["until"])
-    fmt = form.cleaned_data["format"]
-    body, content_type = exports.export([export_row(run) for run in runs], fmt)
-    response = HttpResponse(body, content_type=content_type)
-    name = slugify(workflow.name) or "workflow"
-    response["Content-Disposition"] = (
-        f'attachment; filename="{name}-{timezone.localdate().isoformat()}.{fmt}"'
-    )
-    return response
-
-
-def export_runs(workflow: Workflow, since: date | None, until: date | None):
-    runs = (
-        workflow_runs(workflow)
-        .exclude(status__in=Run.ACTIVE)
-        .order_by("created_at", "pk")  # oldest first, like a ledger
-    )
-    if since:
-        runs = runs.filter(created_at__date__gte=since)
-    if until:
-        runs = runs.filter(created_at__date__lte=until)
-    return runs
-
-
-def export_row(run: Run) -> exports.ExportRow:
-    return exports.ExportRow(
-        document=run.document.original_name,
-        run_id=run.pk,
-        finished_at=run.finished_at,
-        status=run.status,
-        fields=ordered_fields(run.output_of("extract_fields")),
-    )
-
-
 @require_POST
 @org_member("write")
 def workflow_rerun(request, pk: int):
     """Run the chosen documents (``document`` uids), or all of them (``all``), through the
     workflow's current version."""
-    workflow = _workflow(request, pk)
+    workflow = workflow_with_version(request, pk)
     if workflow.current_version is None:
         messages.error(request, f"Publish {workflow.name} before re-running documents.")
         return redirect("automations:workflow", pk=workflow.pk)
@@ -276,7 +174,7 @@ def _is_uuid(value: str) -> bool:
 @require_POST
 @org_member("write")
 def workflow_rename(request, pk: int):
-    workflow = _workflow(request, pk)
+    workflow = workflow_with_version(request, pk)
     if not can_manage(request.membership):
         raise PermissionDenied("Only owners and admins rename workflows.")
     form = RenameForm(request.POST)
@@ -296,7 +194,7 @@ def workflow_rename(request, pk: int):
 def workflow_delete(request, pk: int):
     """Delete the workflow and its versions; its runs and documents stay (the runs keep
     their steps and outputs, without the link)."""
-    workflow = _workflow(request, pk)
+    workflow = workflow_with_version(request, pk)
     if not can_manage(request.membership):
         raise PermissionDenied("Only owners and admins delete workflows.")
     name = workflow.name
