@@ -49,12 +49,11 @@ def pyq(engine: str, paths: list[str]) -> float:
     import automations.steps  # noqa: F401  (registers the steps; no Django app runs here)
     from automations.engine.pipeline import MemoryStore, parse_pipeline, run_pipeline
     from automations.engine.steps import DocumentInfo, StepContext
-    from automations.steps.extract_text import LocalPages
 
     steps = parse_pipeline([{"step": "extract_text", "config": {"ocr_engine": engine}}])
 
     def read(path):
-        context = StepContext(DocumentInfo(Path(path).name, "jpeg", path), services=LocalPages())
+        context = StepContext(DocumentInfo(Path(path).name, "jpeg", path))
         error = run_pipeline(steps, context, MemoryStore())
         assert error is None, error
 

@@ -12,11 +12,9 @@ from dataclasses import dataclass
 
 from automations.engine.fields import PageText
 from automations.engine.pipeline import MemoryStore, parse_pipeline, run_pipeline
+from automations.engine.ports import MemoryServices
 from automations.engine.steps import DocumentInfo, StepConfigError, StepContext
-from automations.steps.extract_text import LocalPages
 from catalog.registry import BY_SLUG, CatalogModel
-from catalog.runtime.embeddings import load_embedder
-from catalog.runtime.ocr import get_ocr_engine
 
 
 class PredictError(ValueError):
@@ -29,36 +27,6 @@ class PredictInput:
     file_path: str | None = None
     file_name: str = "document"
     options: dict | None = None
-
-
-class PlaygroundServices(LocalPages):
-    """Pages and their images in memory; models from the worker's cache."""
-
-    def __init__(self, ocr_engine: str = "auto") -> None:
-        super().__init__()
-        self.images: dict[int, object] = {}
-        self.artifacts: list[dict] = []
-        self.ocr_engine = ocr_engine
-
-    def ocr(self, preference: str):
-        return get_ocr_engine(self.ocr_engine if preference == "default" else preference)
-
-    def store_page(self, result) -> None:
-        super().store_page(result)
-        if result.image is not None:
-            self.images[result.number] = result.image
-
-    def embedder(self, ref: str):
-        return load_embedder(ref)
-
-    def page_image(self, number: int):
-        return self.images.get(number)
-
-    def save_artifact(self, filename: str, data: bytes, content_type: str) -> str:
-        self.artifacts.append(
-            {"name": filename, "content_type": content_type, "data": _data_uri(data, content_type)}
-        )
-        return filename
 
 
 def model_config(model: CatalogModel, options: dict | None) -> dict:
@@ -105,7 +73,7 @@ def predict(
         steps = parse_pipeline(pipeline)
     except StepConfigError as exc:
         raise PredictError(str(exc)) from exc
-    services = PlaygroundServices(ocr_engine)
+    services = MemoryServices(name=data.file_name, ocr_engine=ocr_engine)
     context = StepContext(
         document=DocumentInfo(name=data.file_name, kind="txt", path=data.file_path),
         pages=[] if data.file_path else [PageText(1, data.text or "")],
@@ -133,7 +101,9 @@ def predict(
             }
             for page in context.pages
         ],
-        "artifacts": services.artifacts,
+        "artifacts": [
+            {**a, "data": _data_uri(a["data"], a["content_type"])} for a in services.artifacts
+        ],
     }
 
 

@@ -3,7 +3,8 @@
 A step is a small object with a name, a kind (what the builder groups it under), a JSON
 schema for its configuration, and `run(context, config) -> StepOutcome`. Steps are pure
 Python: whatever they need from the outside world (storing a page, finding similar
-documents, the embedding model) reaches them through `StepContext.services`.
+documents, the embedding model) they ask of `StepContext.services`, which keeps the typed
+contract of automations/engine/ports.py.
 
 The engine imports no step: the built-in steps register themselves when `automations.steps`
 is imported, which the automations app does in its `ready()`. Code that runs without Django
@@ -18,37 +19,35 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import ClassVar, Protocol, TypeVar
 
 import jsonschema
 
+from automations.engine.errors import StepConfigError, StepFailed, StepTimeout, StepTransient
 from automations.engine.fields import PageText
+from automations.engine.ports import MemoryServices, StepServices
+
+__all__ = [
+    "KINDS",
+    "REGISTRY",
+    "DocumentInfo",
+    "Step",
+    "StepConfigError",
+    "StepContext",
+    "StepFailed",
+    "StepFunction",
+    "StepOutcome",
+    "StepTimeout",
+    "StepTransient",
+    "all_steps",
+    "config_errors",
+    "get_step",
+    "register",
+    "time_limit",
+    "validate_config",
+]
 
 KINDS = ("read", "understand", "extract", "transform", "deliver")
-
-
-class StepConfigError(ValueError):
-    """A configuration a person must fix; the message names the field."""
-
-
-class StepFailed(Exception):
-    """The step could not do its work; the message is shown to the user as it is.
-
-    `output` keeps what the step did before it failed (a webhook's attempts), for the run's
-    history."""
-
-    def __init__(self, message: str, output: dict | None = None) -> None:
-        super().__init__(message)
-        self.output = output or {}
-
-
-class StepTimeout(StepFailed):
-    pass
-
-
-class StepTransient(StepFailed):
-    """The step failed for a reason that may pass (a remote 503, a timeout, a lock): the
-    engine tries it again for that document, with growing pauses, a few times."""
 
 
 @dataclass
@@ -64,7 +63,9 @@ class StepContext:
     document: DocumentInfo
     pages: list[PageText] = field(default_factory=list)
     outputs: dict[str, dict] = field(default_factory=dict)  # earlier steps' outputs, by id
-    services: Any = None  # an object with the callables a step may need (see each step)
+    # What the step may ask of the world (automations/engine/ports.py); without one, the
+    # run keeps everything in memory (the playground, the command line, tests).
+    services: StepServices = field(default_factory=MemoryServices)
     cache: dict = field(default_factory=dict)  # work steps share within a run (embeddings)
 
 

@@ -1,4 +1,5 @@
-"""The worker's side of what steps may ask of the world during a run (see automations/steps).
+"""The worker's side of what steps may ask of the world during a run (the contract is
+automations/engine/ports.py).
 
 Attachments of a mail are stored through automations.intake: the one door from runs to intake.
 """
@@ -6,6 +7,8 @@ Attachments of a mail are stored through automations.intake: the one door from r
 from __future__ import annotations
 
 import io
+import time
+from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -17,18 +20,20 @@ from automations import delivery
 from automations.engine.extract import PageResult, parse_email
 from automations.engine.fields import PageText
 from automations.engine.filetypes import InputLimits
+from automations.engine.similarity import near_duplicates
 from automations.engine.steps import StepFailed
 from automations.intake import AttachmentError, ingest_attachments
 from automations.models import Artifact, Document, DocumentEmbedding, Page, Run
 from automations.runs.store import BatchWriter, load_pages, page_fields, page_text, save_page
-from automations.steps.similar_documents import near_duplicates
 from automations.tables import append_row
-from catalog.runtime.ocr import get_ocr_engine
+from catalog.runtime.embeddings import Embedder, load_embedder
+from catalog.runtime.ocr import OcrEngine, get_ocr_engine
 from pyq_site.uploads import input_limits
 
 
 class RunServices:
-    """What steps may ask of the outside world during a run (see automations/steps)."""
+    """What steps may ask of the outside world during a run: the worker's implementation of
+    automations.engine.ports.StepServices, backed by the database and the file storage."""
 
     def __init__(
         self,
@@ -52,7 +57,7 @@ class RunServices:
     def input_limits(self) -> InputLimits:
         return input_limits()
 
-    def ocr(self, preference: str):
+    def ocr(self, preference: str) -> OcrEngine:
         return get_ocr_engine(settings.PYQ_OCR_ENGINE if preference == "default" else preference)
 
     def pages_done(self) -> int:
@@ -88,9 +93,7 @@ class RunServices:
         _ingest_attachments(self.run, path)
 
     # classify, summarize, similar_documents
-    def embedder(self, ref: str):
-        from catalog.runtime.embeddings import load_embedder  # torch: workers only
-
+    def embedder(self, ref: str) -> Embedder:
         return load_embedder(ref)
 
     def find_similar(self, vector: list[float], threshold: float, limit: int) -> list[dict]:
@@ -154,12 +157,15 @@ class RunServices:
     def run_url(self) -> str:
         return delivery.run_url(self.run)
 
-    def send_email(self, **message) -> dict:
+    def send_email(self, **message: Any) -> dict:
         return delivery.send_email(self.run, **message)
 
     def append_table_row(self, table: str, values: dict) -> dict:
         row = append_row(self.run, self.current_step, table, values)
         return {"table": row.table.name, "row": row.pk}
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
 
 
 def _ingest_attachments(run: Run, path: str) -> None:

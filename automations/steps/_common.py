@@ -1,9 +1,9 @@
-"""Helpers the understanding steps share: services lookup, document text, embeddings."""
+"""Helpers the understanding steps share: settings checks, document text, embeddings."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -82,25 +82,11 @@ def model_failure(name: str, exc: BaseException) -> StepFailed:
     return StepFailed(f"The model {name!r} could not be loaded: {reason.rstrip('.')}.")
 
 
-def service(context: StepContext, name: str) -> Callable[..., Any] | None:
-    """The callable ``name`` of ``context.services`` (an object or a dict), or None."""
-    services = context.services
-    if services is None:
-        return None
-    found = services.get(name) if isinstance(services, dict) else getattr(services, name, None)
-    return found if callable(found) else None
-
-
 def get_embedder(context: StepContext, model_ref: str) -> Any:
-    """The worker's shared embedder when it provides one, else this process's cached one.
-    A model that cannot be loaded fails the step with a message naming it."""
-    provided = service(context, "embedder")
+    """The embedder the run's services give (loaded once per process). A model that cannot
+    be loaded fails the step with a message naming it."""
     try:
-        if provided is not None:
-            return provided(model_ref)
-        from catalog.runtime.embeddings import load_embedder
-
-        return load_embedder(model_ref)
+        return context.services.embedder(model_ref)
     except StepFailed:
         raise
     except Exception as exc:  # any load failure fails the step, not the run

@@ -20,11 +20,11 @@ import re
 from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import PurePath
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from automations import exports
 from automations.engine.steps import StepConfigError, StepContext, StepFailed, StepOutcome, register
-from automations.steps._common import ValidatingStep, service
+from automations.steps._common import ValidatingStep
 from automations.steps.table import check_references, map_schema, mapped_values
 
 MAX_RECIPIENTS = 20
@@ -181,7 +181,7 @@ class EmailStep(ValidatingStep):
         config = self.validate(config)
         values, warnings = mapped_values(context.outputs, config.get("fields"), "fields")
         values = values or {}
-        run_url = _setting(context, "run_url") or ""
+        run_url = context.services.run_url
         builtins = {
             "document.name": context.document.name,
             "document.kind": context.document.kind,
@@ -203,10 +203,7 @@ class EmailStep(ValidatingStep):
         if config["attach_csv"] and values:
             data = exports.table_to_csv(list(values), [list(values.values())])
             attachments.append((csv_filename(context.document.name), data, "text/csv"))
-        send = service(context, "send_email")
-        if send is None:
-            raise StepFailed("Sending email needs the worker's mail settings (workflows).")
-        sent = send(
+        sent = context.services.send_email(
             to=config["to"],
             subject=subject or context.document.name,
             text=text,
@@ -369,10 +366,3 @@ def fields_html(values: dict[str, str | None]) -> str:
 def csv_filename(document_name: str) -> str:
     stem = re.sub(r"[^\w.-]+", "-", PurePath(document_name).stem).strip(".-")[:80]
     return f"{stem or 'document'}-fields.csv"
-
-
-def _setting(context: StepContext, name: str) -> Any:
-    services = context.services
-    if isinstance(services, dict):
-        return services.get(name)
-    return getattr(services, name, None)

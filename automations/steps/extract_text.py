@@ -6,38 +6,14 @@ from typing import ClassVar
 
 from automations.engine.extract import ExtractionError, iter_pages
 from automations.engine.fields import PageText
-from automations.engine.filetypes import DEFAULT_LIMITS, FileRejected, inspect_file
+from automations.engine.filetypes import FileRejected, inspect_file
 from automations.engine.steps import StepContext, StepFailed, StepOutcome, register
 from catalog.runtime.language import detect_language
-from catalog.runtime.ocr import get_ocr_engine
 
-DEFAULT_OCR = "rapidocr"  # without a deployment's setting: the engine that measured best
 NO_TEXT = (
     "No text was found in this document. If it is a scan or a photo, check that it is "
     "sharp, upright and not blank, then upload it again."
 )
-
-
-class LocalPages:
-    """Services for a run without a database: pages are kept in memory."""
-
-    def __init__(self) -> None:
-        self.pages: list[PageText] = []
-
-    def pages_done(self) -> int:
-        return len(self.pages)
-
-    def store_page(self, result) -> None:
-        self.pages.append(
-            PageText(result.number, result.text, list(result.lines), *_size(result.image))
-        )
-
-    def load_pages(self) -> list[PageText]:
-        return list(self.pages)
-
-
-def _size(image) -> tuple[int | None, int | None]:
-    return image.size if image is not None else (None, None)
 
 
 @register
@@ -75,22 +51,18 @@ class ExtractText:
     }
 
     def run(self, context: StepContext, config: dict) -> StepOutcome:
-        services = context.services if hasattr(context.services, "store_page") else LocalPages()
+        services = context.services
         document = context.document
         if not document.path:
             raise StepFailed("There is no file to read.")
         try:
-            limit = min(config["max_pages"], getattr(services, "max_pages", config["max_pages"]))
-            bounds = getattr(services, "input_limits", DEFAULT_LIMITS)
+            limit = min(config["max_pages"], services.max_pages)
+            bounds = services.input_limits
             inspection = inspect_file(document.path, max_pages=limit, limits=bounds)
             document.kind = inspection.kind.kind  # callers without a database guess "txt"
-            if inspection.kind.kind == "eml" and hasattr(services, "ingest_attachments"):
+            if inspection.kind.kind == "eml":
                 services.ingest_attachments(document.path)
-            engine = config["ocr_engine"]
-            if hasattr(services, "ocr"):
-                ocr = services.ocr(engine)
-            else:
-                ocr = get_ocr_engine(DEFAULT_OCR if engine == "default" else engine)
+            ocr = services.ocr(config["ocr_engine"])
             for page in iter_pages(
                 document.path,
                 inspection.kind,

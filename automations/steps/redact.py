@@ -30,7 +30,7 @@ from automations.engine.steps import (
     StepOutcome,
     register,
 )
-from automations.steps._common import ValidatingStep, service
+from automations.steps._common import ValidatingStep
 
 BUILTIN_KINDS = ("email", "phone", "iban", "card")
 ALL_KINDS = (*BUILTIN_KINDS, "custom")
@@ -492,13 +492,10 @@ def _artifacts(
     patterns: list,
     warnings: list[str],
 ) -> list[dict]:
-    save = service(context, "save_artifact")
+    save = context.services.save_artifact
     is_pdf = context.document.kind == "pdf"
     has_lines = any(page.lines for page in context.pages)
     if not is_pdf and not has_lines:
-        return []
-    if save is None:
-        warnings.append("No redacted copy of the document was saved: this run has no storage.")
         return []
     stem = _safe_stem(context.document.name)
     if is_pdf:
@@ -512,10 +509,7 @@ def _artifacts(
 
 
 def _page_image_artifacts(context, by_page, kinds, patterns, stem, save, warnings) -> list[dict]:
-    page_image = service(context, "page_image")
-    if page_image is None:
-        warnings.append("No redacted page images were made: the page images are not available.")
-        return []
+    page_image = context.services.page_image
     artifacts = []
     for page in context.pages:
         if not page.lines:

@@ -7,12 +7,9 @@ Searching happens before storing, so a document never finds itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
-import numpy as np
-import numpy.typing as npt
-
+from automations.engine.similarity import DEFAULT_THRESHOLD
 from automations.engine.steps import StepContext, StepFailed, StepOutcome, register
 from automations.steps._common import (
     MODEL_PROPERTY,
@@ -21,12 +18,7 @@ from automations.steps._common import (
     document_vectors,
     get_embedder,
     run_one,
-    service,
 )
-
-# Above 0.95 two MiniLM document vectors are the same document re-sent, re-scanned or
-# with a changed date or amount; different documents of one template score lower.
-DEFAULT_THRESHOLD = 0.95
 
 
 @register
@@ -61,13 +53,6 @@ class SimilarDocumentsStep(ValidatingStep):
         """Embed many documents in one model call, then compare them one after the other,
         so that two copies in the same batch still find each other."""
         config = self.validate(config)
-        stores = [_document_store(c) for c in contexts]
-        present = [store for store in stores if store is not None]
-        if len(present) != len(stores):
-            raise StepFailed(
-                "Finding duplicates needs the document store, which this run does not have "
-                "(it works in workflows, not on the command line)."
-            )
         embedder = get_embedder(contexts[0], config["model"])
         outcomes: list = [StepFailed("There is no text to compare with other documents.")] * len(
             contexts
@@ -78,9 +63,9 @@ class SimilarDocumentsStep(ValidatingStep):
         vectors = document_vectors([contexts[i] for i in live], embedder)
         for i, row in zip(live, vectors, strict=True):
             vector = [float(x) for x in row]
-            find_similar, store_embedding = present[i]
-            duplicates = list(find_similar(vector, config["threshold"], config["limit"]))
-            store_embedding(vector)
+            services = contexts[i].services
+            duplicates = services.find_similar(vector, config["threshold"], config["limit"])
+            services.store_embedding(vector, embedder.name)
             outcomes[i] = StepOutcome(
                 output={
                     "duplicates": duplicates,
@@ -89,45 +74,3 @@ class SimilarDocumentsStep(ValidatingStep):
                 }
             )
         return outcomes
-
-
-def _document_store(
-    context: StepContext,
-) -> tuple[Callable[..., Any], Callable[..., Any]] | None:
-    """The services' `find_similar` and `store_embedding`, or None without both."""
-    find_similar = service(context, "find_similar")
-    store_embedding = service(context, "store_embedding")
-    if find_similar is None or store_embedding is None:
-        return None
-    return find_similar, store_embedding
-
-
-def near_duplicates(
-    vector: Sequence[float],
-    candidates: Sequence[tuple[Hashable, npt.ArrayLike]],
-    threshold: float = DEFAULT_THRESHOLD,
-    limit: int = 5,
-) -> list[dict]:
-    """The candidates whose cosine similarity to ``vector`` is at least ``threshold``.
-
-    Returns up to ``limit`` ``{"document": id, "score": rounded cosine}``, best first
-    (ties keep the candidates' order). Vectors need not be normalised.
-    """
-    if not candidates:
-        return []
-    query = _unit(np.asarray(vector, dtype=np.float32))
-    matrix = np.asarray([c[1] for c in candidates], dtype=np.float32)
-    norms = np.linalg.norm(matrix, axis=1)
-    scores = matrix @ query / np.where(norms == 0, 1.0, norms)
-    order = np.argsort(-scores, kind="stable")
-    hits = [
-        {"document": candidates[i][0], "score": round(float(scores[i]), 4)}
-        for i in order
-        if scores[i] >= threshold
-    ]
-    return hits[:limit]
-
-
-def _unit(vector: np.ndarray) -> np.ndarray:
-    norm = float(np.linalg.norm(vector))
-    return vector / norm if norm else vector

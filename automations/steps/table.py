@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from automations.engine.refs import is_reference, lookup
 from automations.engine.steps import StepConfigError, StepContext, StepFailed, StepOutcome, register
-from automations.steps._common import ValidatingStep, service
+from automations.steps._common import ValidatingStep
 
 MAX_COLUMNS = 50
 MAX_CELL = 10_000  # characters kept of one value
@@ -95,10 +95,7 @@ class TableStep(ValidatingStep):
                 f"{config['table']}."
             )
             return StepOutcome({"table": config["table"], "row": None, "values": {}}, warnings)
-        append = service(context, "append_table_row")
-        if append is None:
-            raise StepFailed("Adding rows to a table needs the dashboard's database (workflows).")
-        added = append(table=config["table"], values=values)
+        added = context.services.append_table_row(table=config["table"], values=values)
         output = {"table": added["table"], "row": added["row"], "values": values}
         return StepOutcome(output, warnings)
 

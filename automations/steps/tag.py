@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from automations.engine.steps import StepContext, StepFailed, StepOutcome, register
-from automations.steps._common import ValidatingStep, service
+from automations.steps._common import ValidatingStep
 
 
 @register
@@ -52,8 +52,4 @@ class TagStep(ValidatingStep):
         tags = list(dict.fromkeys(t.strip() for t in config["tags"] if t.strip()))
         if config["tag_with_type"] and doc_type:
             tags.append(doc_type)
-        apply = service(context, "tag_document")
-        if apply is None:
-            raise StepFailed("Tagging needs the document store (it works in workflows).")
-        result = apply(tags=tags, doc_type=doc_type)
-        return StepOutcome(output=result)
+        return StepOutcome(output=context.services.tag_document(tags=tags, doc_type=doc_type))

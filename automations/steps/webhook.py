@@ -16,7 +16,6 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -30,7 +29,7 @@ from automations.engine.steps import (
     StepOutcome,
     register,
 )
-from automations.steps._common import ValidatingStep, service
+from automations.steps._common import ValidatingStep
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +38,6 @@ BACKOFF_CAP = 30.0
 SIGNATURE_TOLERANCE = 300  # seconds a receiver should accept a timestamp for
 USER_AGENT = "Pyq-Webhook/1"
 
-# The worker may offer `sleep` in its services; tests replace this one instead.
-sleep: Callable[[float], None] = time.sleep
 _random = random.Random()  # noqa: S311  (jitter for pauses, not a secret)
 
 
@@ -109,8 +106,8 @@ class WebhookStep(ValidatingStep):
         data, warnings = build_payload(context.outputs, config.get("payload"))
         body = encode_body(context, data)
         delivery = uuid.uuid4().hex
-        wait = service(context, "sleep") or sleep
-        allow_private = bool(_setting(context, "allow_private_urls", False))
+        wait = context.services.sleep
+        allow_private = context.services.allow_private_urls
         attempts: list[dict] = []
         host = urlsplit(config["url"]).hostname
         for n in range(1, config["attempts"] + 1):
@@ -255,12 +252,3 @@ def verify_signature(
     digest = hmac.new(secret.encode(), stamp.encode() + b"." + raw, hashlib.sha256)
     expected = f"sha256={digest.hexdigest()}".encode()
     return hmac.compare_digest(expected, (signature or "").encode())
-
-
-def _setting(context: StepContext, name: str, default: Any) -> Any:
-    services = context.services
-    if services is None:
-        return default
-    if isinstance(services, dict):
-        return services.get(name, default)
-    return getattr(services, name, default)

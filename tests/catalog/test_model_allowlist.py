@@ -19,6 +19,7 @@ from automations.engine.pipeline import (
     parse_pipeline,
     run_pipeline_batch,
 )
+from automations.engine.ports import MemoryServices
 from automations.engine.steps import DocumentInfo, StepConfigError, StepContext, StepFailed
 from automations.models import Document, Run
 from automations.steps._common import get_embedder
@@ -307,7 +308,7 @@ def test_the_lru_cache_drops_the_least_recently_used():
 # --- a model that cannot be loaded fails its step with a message --------------------------
 
 
-class BrokenServices:
+class BrokenServices(MemoryServices):
     def embedder(self, ref: str):
         raise OSError(f"[Errno 2] No such file or directory: '/srv/models/{ref}/model.onnx'")
 

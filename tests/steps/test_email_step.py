@@ -7,9 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import socket
-import socketserver
-import threading
-from collections.abc import Iterator
 from datetime import timedelta
 from email import message_from_bytes, policy
 
@@ -24,6 +21,7 @@ from automations.models import Run, SentEmail, StepRun
 from automations.runs.execute import execute_run
 from tests import files
 from tests.automations.helpers import make_document
+from tests.steps.fakes import FakeServices
 
 INVOICE = [
     "ACME SUPPLIES LTD",
@@ -137,17 +135,11 @@ def test_templates_use_mapped_fields_and_html_escapes_them(owner) -> None:
 
 
 def run_with_outputs(make_context, config: dict, outputs: dict, name: str = "in.pdf"):
-    sent: list[dict] = []
-
-    def send_email(**message) -> dict:
-        sent.append(message)
-        return {"message_id": "<1@pyq.test>"}
-
-    services = {"send_email": send_email, "run_url": "https://pyq.example/runs/9/"}
+    services = FakeServices(run_url="https://pyq.example/runs/9/")
     context = make_context("x", services=services, name=name, kind="pdf")
     context.outputs = outputs
     [spec] = parse_pipeline([{"id": "mail", "step": "email", "config": config}])
-    return get_step("email").run(context, spec.config), sent
+    return get_step("email").run(context, spec.config), services.sent
 
 
 HOSTILE = {
@@ -302,74 +294,6 @@ def test_configuration_defaults() -> None:
 
 
 # --- a real SMTP server on loopback: what the mail server answers ---------------------------
-
-
-class SmtpListener:
-    """A minimal SMTP server on 127.0.0.1 that records messages and answers as told."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, list[str], bytes]] = []
-        self.rcpt_answers: dict[str, str] = {}
-        self.data_answer = "250 2.0.0 queued"
-        listener = self
-
-        class Handler(socketserver.StreamRequestHandler):
-            def reply(self, line: str) -> None:
-                self.wfile.write(line.encode() + b"\r\n")
-
-            def handle(self) -> None:
-                self.reply("220 localhost test SMTP")
-                sender, recipients = "", []
-                while line := self.rfile.readline():
-                    command = line.decode().strip()
-                    verb = command[:4].upper()
-                    if verb in ("EHLO", "HELO"):
-                        self.wfile.write(b"250-localhost\r\n250 8BITMIME\r\n")
-                    elif verb == "MAIL":
-                        sender, recipients = command[10:].strip("<> "), []
-                        self.reply("250 OK")
-                    elif verb == "RCPT":
-                        address = command[8:].strip("<> ")
-                        answer = listener.rcpt_answers.get(address, "250 OK")
-                        if answer.startswith("250"):
-                            recipients.append(address)
-                        self.reply(answer)
-                    elif verb == "DATA":
-                        self.reply("354 go ahead")
-                        data = b""
-                        while (chunk := self.rfile.readline()) != b".\r\n":
-                            data += chunk[1:] if chunk.startswith(b"..") else chunk
-                        if listener.data_answer.startswith("250"):
-                            listener.messages.append((sender, recipients, data))
-                        self.reply(listener.data_answer)
-                    elif verb == "QUIT":
-                        self.reply("221 bye")
-                        return
-                    else:  # RSET, NOOP
-                        self.reply("250 OK")
-
-        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def smtp(settings) -> Iterator[SmtpListener]:
-    listener = SmtpListener()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = listener.port
-    settings.EMAIL_USE_TLS = False
-    settings.EMAIL_HOST_USER = ""
-    settings.EMAIL_TIMEOUT = 5
-    settings.DEFAULT_FROM_EMAIL = "Pyq <robot@pyq.example>"
-    yield listener
-    listener.close()
 
 
 @pytest.fixture

@@ -319,18 +319,23 @@ def test_page_image_gets_black_boxes_over_the_matches(make_context, services):
     assert outcome.pages[0].lines[0].text == "Please reply to ████████████████████ soon"
 
 
-def test_without_storage_artefacts_are_skipped_with_a_warning(tmp_path, make_context):
+def test_in_memory_services_keep_the_redacted_copy_in_memory(tmp_path, make_context):
+    # The playground's services: the copy goes back to the caller, nothing is stored.
     source = _pdf_with_email(tmp_path / "letter.pdf")
     pages = [PageText(i + 1, text) for i, text in enumerate(_text_layer(source))]
     context = make_context(pages=pages, name="letter.pdf", kind="pdf", path=str(source))
 
     outcome = get_step("redact").run(context, {})
 
-    assert outcome.output["artifacts"] == []
     assert outcome.output["counts"] == {"email": 1}
-    assert outcome.warnings == [
-        "No redacted copy of the document was saved: this run has no storage."
+    assert outcome.warnings == []
+    [kept] = context.services.artifacts
+    assert outcome.output["artifacts"] == [
+        {"name": "letter-redacted.pdf", "content_type": "application/pdf", "ref": kept["name"]}
     ]
+    assert kept["data"].startswith(b"%PDF")
+    (tmp_path / "copy.pdf").write_bytes(kept["data"])
+    assert "jane.roe@example.com" not in "\n".join(_text_layer(tmp_path / "copy.pdf"))
 
 
 def test_scanned_pdf_is_redacted_from_its_ocr_boxes(tmp_path, make_context, services):

@@ -3,8 +3,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from automations.engine.ports import MemoryServices
+from automations.engine.similarity import near_duplicates
 from automations.engine.steps import StepConfigError, StepFailed, get_step
-from automations.steps.similar_documents import SimilarDocumentsStep, near_duplicates
+from automations.steps.similar_documents import SimilarDocumentsStep
 
 INVOICE = (
     "INVOICE No. 2023-118\nBill to: Acme Ltd, 1 High Street, Leeds\n"
@@ -34,36 +36,40 @@ def test_near_duplicates_filters_sorts_and_limits():
     ]
 
 
-def test_step_searches_then_stores_the_vector(make_context, services):
-    services.similar = [{"document": 41, "name": "invoice-118.pdf", "score": 0.991}]
+def test_step_searches_then_stores_the_vector(make_context, services_with_model):
+    services_with_model.similar = [{"document": 41, "name": "invoice-118.pdf", "score": 0.991}]
 
-    output = get_step("similar_documents").run(make_context(INVOICE, services=services), {}).output
+    output = (
+        get_step("similar_documents")
+        .run(make_context(INVOICE, services=services_with_model), {})
+        .output
+    )
 
     assert output == {
         "duplicates": [{"document": 41, "name": "invoice-118.pdf", "score": 0.991}],
         "is_duplicate": True,
         "embedding_model": "sentence-transformers/all-MiniLM-L6-v2",
     }
-    names = [call[0] for call in services.calls]
+    names = [call[0] for call in services_with_model.calls]
     assert names == ["embedder", "find_similar", "store_embedding"]
-    _, vector, threshold, limit = services.calls[1]
+    _, vector, threshold, limit = services_with_model.calls[1]
     assert (threshold, limit) == (0.95, 5)
     assert len(vector) == 384
     assert all(isinstance(x, float) for x in vector)
     assert np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-5)
-    assert services.calls[2] == ("store_embedding", vector)
+    assert services_with_model.calls[2] == ("store_embedding", vector)
 
 
-def test_no_duplicates(make_context, services):
+def test_no_duplicates(make_context, services_with_model):
     output = (
         get_step("similar_documents")
-        .run(make_context(INVOICE, services=services), {"threshold": 0.9, "limit": 2})
+        .run(make_context(INVOICE, services=services_with_model), {"threshold": 0.9, "limit": 2})
         .output
     )
 
     assert output["duplicates"] == []
     assert output["is_duplicate"] is False
-    assert services.calls[1][2:] == (0.9, 2)
+    assert services_with_model.calls[1][2:] == (0.9, 2)
 
 
 def test_default_threshold_separates_a_resent_invoice_from_another_one(embedder, make_context):
@@ -80,9 +86,15 @@ def test_default_threshold_separates_a_resent_invoice_from_another_one(embedder,
     assert [hit["document"] for hit in near_duplicates(vectors[0], candidates)] == ["resent"]
 
 
-def test_without_the_document_store_the_step_fails(make_context):
-    with pytest.raises(StepFailed, match="needs the document store"):
-        get_step("similar_documents").run(make_context(INVOICE), {})
+def test_in_memory_services_find_an_earlier_document_of_the_same_run(make_context):
+    # The playground and the command line keep vectors in memory: a re-sent copy is found.
+    shared: list = []
+    step = get_step("similar_documents")
+    first = make_context(INVOICE, services=MemoryServices(name="first.pdf", embeddings=shared))
+    copy = make_context(INVOICE, services=MemoryServices(name="copy.pdf", embeddings=shared))
+    assert step.run(first, {}).output["is_duplicate"] is False
+    found = step.run(copy, {}).output
+    assert [hit["name"] for hit in found["duplicates"]] == ["first.pdf"]
 
 
 def test_no_text_fails(make_context, services):

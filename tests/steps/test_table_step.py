@@ -11,6 +11,7 @@ from automations.models import DataTable, Run, StepRun, TableRow
 from automations.runs.execute import execute_run
 from tests import files
 from tests.automations.helpers import make_document
+from tests.steps.fakes import FakeServices
 
 RECEIPT_STEPS = [
     {"id": "text", "step": "extract_text"},
@@ -178,13 +179,8 @@ def test_outside_a_workflow_the_step_says_it_needs_the_database(make_context) ->
 
 def test_the_step_hands_the_row_to_the_worker_service(make_context) -> None:
     # Given earlier outputs and a worker service that records what it is asked
-    calls = []
-
-    def append_table_row(table: str, values: dict) -> dict:
-        calls.append((table, values))
-        return {"table": table, "row": 41}
-
-    context = make_context("x", services={"append_table_row": append_table_row})
+    services = FakeServices()
+    context = make_context("x", services=services)
     context.outputs = {
         "type": {"label": "invoice", "score": 0.8},
         "fields": {
@@ -200,12 +196,12 @@ def test_the_step_hands_the_row_to_the_worker_service(make_context) -> None:
     mapped = get_step("table").run(context, config)
     default = get_step("table").run(context, {"table": "Invoices"})
     # Then the values are text, and by default every field in its defined order
-    assert calls == [
+    assert services.rows == [
         ("Invoices", {"kind": "invoice", "score": "0.8"}),
         ("Invoices", {"vendor": "ACME", "total": "118.00"}),
     ]
-    assert list(calls[1][1]) == ["vendor", "total"]
-    assert mapped.output == {"table": "Invoices", "row": 41, "values": calls[0][1]}
+    assert list(services.rows[1][1]) == ["vendor", "total"]
+    assert mapped.output == {"table": "Invoices", "row": 41, "values": services.rows[0][1]}
     assert default.warnings == []
 
 

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 
 import pytest
 
@@ -16,6 +13,7 @@ from automations.engine.pipeline import parse_pipeline
 from automations.engine.steps import StepConfigError, StepFailed, get_step
 from automations.steps import webhook
 from automations.steps.webhook import backoff_seconds, sign, verify_signature
+from tests.steps.fakes import FakeServices
 
 REAL_CREATE_CONNECTION = socket.create_connection
 SECRET = "s3cret-key"
@@ -30,55 +28,11 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket, "create_connection", create_connection)
 
 
-class Receiver:
-    """An HTTP server on 127.0.0.1 answering from a list of statuses (then 200)."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict] = []
-        self.statuses: list[int] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", 0))
-                receiver.requests.append(
-                    {"headers": dict(self.headers), "body": self.rfile.read(length)}
-                )
-                status = receiver.statuses.pop(0) if receiver.statuses else 200
-                answer = b"bad field: total" if status == 400 else b"ok"
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}/hook"
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    yield server
-    server.close()
-
-
 @dataclass
-class WorkerServices:
-    allow_private_urls: bool = True
-    pauses: list[float] = field(default_factory=list)
+class WorkerServices(FakeServices):
+    """The worker's services on a deployment that lets webhooks call this machine."""
 
-    def sleep(self, seconds: float) -> None:
-        self.pauses.append(seconds)
+    allow_private_urls: bool = True
 
 
 OUTPUTS = {
@@ -152,7 +106,7 @@ def test_a_missing_reference_sends_null_with_a_warning(receiver, run_webhook) ->
 
 def test_retries_server_errors_with_backoff_until_delivered(receiver, run_webhook) -> None:
     # Given a receiver that answers 500 twice, then 200
-    receiver.statuses = [500, 500, 200]
+    receiver.answer(500, 500, 200)
     services = WorkerServices()
     # When the webhook runs with the worker's (recording) sleep
     outcome = run_webhook({"url": receiver.url, "secret": SECRET}, services)
@@ -177,7 +131,7 @@ def test_retries_server_errors_with_backoff_until_delivered(receiver, run_webhoo
 
 
 def test_fails_after_the_last_attempt_naming_the_answers(receiver, run_webhook) -> None:
-    receiver.statuses = [503, 429, 502]
+    receiver.answer(503, 429, 502)
     services = WorkerServices()
     with pytest.raises(StepFailed) as failed:
         run_webhook({"url": receiver.url, "attempts": 3}, services)
@@ -193,7 +147,7 @@ def test_fails_after_the_last_attempt_naming_the_answers(receiver, run_webhook) 
 
 
 def test_a_client_error_is_not_retried(receiver, run_webhook) -> None:
-    receiver.statuses = [400]
+    receiver.answer(400, body=b"bad field: total")
     services = WorkerServices()
     with pytest.raises(StepFailed) as failed:
         run_webhook({"url": receiver.url}, services)
@@ -235,27 +189,13 @@ def test_a_refused_name_does_not_reveal_its_internal_address(run_webhook, monkey
     assert "10.0.0.5" not in repr(failed.value.__dict__)
 
 
-def test_services_without_the_setting_refuse_private_addresses(
-    receiver, make_context, monkeypatch
-) -> None:
-    # Given services that say nothing about private addresses, and the module's sleep
-    pauses: list[float] = []
-    monkeypatch.setattr(webhook, "sleep", pauses.append)
-    context = make_context("x", services=None)
+def test_in_memory_services_refuse_private_addresses(receiver, make_context) -> None:
+    # Given the in-memory services (the playground's, the command line's): no setting
+    context = make_context("x", services=FakeServices())
     # When the step runs Then the loopback receiver is refused
     with pytest.raises(StepFailed):
         get_step("webhook").run(context, {"url": receiver.url})
     assert receiver.requests == []
-
-
-def test_the_module_sleep_is_used_when_services_offer_none(receiver, make_context, monkeypatch):
-    pauses: list[float] = []
-    monkeypatch.setattr(webhook, "sleep", pauses.append)
-    receiver.statuses = [500]
-    context = make_context("x", services={"allow_private_urls": True})
-    outcome = get_step("webhook").run(context, {"url": receiver.url, "attempts": 2})
-    assert [a["status"] for a in outcome.output["attempts"]] == [500, 200]
-    assert len(pauses) == 1
 
 
 def test_a_refused_connection_is_retried_and_logged_without_status(run_webhook) -> None:

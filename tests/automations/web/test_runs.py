@@ -3,10 +3,7 @@ with a run (cancel, retry from the failed step or whole, re-run on a newer versi
 
 from __future__ import annotations
 
-import json
-import threading
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from django.contrib.messages import get_messages
@@ -16,7 +13,7 @@ from django.utils.html import escape
 
 from automations.models import Run, StepRun
 from automations.runs.execute import execute_run
-from automations.steps import webhook
+from automations.runs.services import RunServices
 from automations.steps.extract_text import NO_TEXT
 from automations.workflows import (
     create_workflow,
@@ -66,36 +63,10 @@ def workflow_run(workflow, name="a.txt", data=INVOICE, user=None, run_it=True) -
 
 
 @pytest.fixture
-def receiver():
-    """A webhook receiver on loopback: answers `status` (500 until the test changes it)."""
-    state = {"status": 500, "received": []}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            state["received"].append({"path": self.path, "body": json.loads(body)})
-            code = state["status"] if self.path == "/broken" else 200
-            self.send_response(code)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    state["base"] = f"http://127.0.0.1:{server.server_port}"
-    yield state
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture
 def no_pauses(monkeypatch, settings):
     settings.PYQ_ALLOW_PRIVATE_URLS = True
     settings.PYQ_STEP_RETRY_BASE = 0.0
-    monkeypatch.setattr(webhook, "sleep", lambda seconds: None)
+    monkeypatch.setattr(RunServices, "sleep", lambda self, seconds: None)
 
 
 # --- the list -------------------------------------------------------------------------
@@ -265,10 +236,11 @@ def test_the_step_input_shows_without_the_secret(member):
 def test_a_failing_webhook_shows_each_attempt_and_a_fix_retried_from_that_step_delivers(
     member, receiver, no_pauses
 ):
+    receiver.answer(500, 500, 500)  # to /broken, then 200 once the URL is fixed
     hook = {
         "id": "send",
         "step": "webhook",
-        "config": {"url": receiver["base"] + "/broken", "attempts": 3, "payload": {}},
+        "config": {"url": receiver.url + "/broken", "attempts": 3, "payload": {}},
     }
     flow = create_workflow(member.org, "Invoices to accounting", steps=[READ, FIELDS, hook])
     publish(flow)
@@ -288,13 +260,13 @@ def test_a_failing_webhook_shows_each_attempt_and_a_fix_retried_from_that_step_d
     assert body.count("The receiver answered 500") >= 3
     assert "Retry from failed step" in body
     assert "Retry whole run" in body
-    assert len(receiver["received"]) == 3
+    assert len(receiver.requests) == 3
     earlier = {s.step_id: (s.pk, s.finished_at) for s in run.steps.exclude(step_id="send")}
 
     # Fix the URL: a new version.
     save_draft(
         flow,
-        [READ, FIELDS, {**hook, "config": {**hook["config"], "url": receiver["base"] + "/ok"}}],
+        [READ, FIELDS, {**hook, "config": {**hook["config"], "url": receiver.url + "/ok"}}],
     )
     fixed = publish(flow, user=member.user, note="Right URL")
     assert "Re-run on version 2" in member.client.get(url("run", run.pk)).content.decode()
@@ -310,7 +282,7 @@ def test_a_failing_webhook_shows_each_attempt_and_a_fix_retried_from_that_step_d
     assert run.status == Run.Status.SUCCEEDED
     assert run.workflow_version == fixed
     assert {s.step_id: (s.pk, s.finished_at) for s in run.steps.exclude(step_id="send")} == earlier
-    assert [r["path"] for r in receiver["received"]] == ["/broken"] * 3 + ["/ok"]
+    assert [r["path"] for r in receiver.requests] == ["/broken"] * 3 + ["/ok"]
     page = member.client.get(url("run", run.pk))
     send = page.context["steps"][2]
     assert send["status"] == "succeeded"
