@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from automations.engine.steps import StepConfigError, StepContext, StepFailed, validate_config
+from catalog.runtime.language import script_shares
 from catalog.runtime.policy import (
     DEFAULT_EMBEDDER,
     ModelRefused,
@@ -168,8 +169,6 @@ def normalize_rows(matrix: np.ndarray) -> np.ndarray:
 
 def script_warning(text: str, model_name: str, verb: str = "read") -> str | None:
     """A warning when most letters are not Latin and the model only learnt English."""
-    from catalog.runtime.language import script_shares
-
     if not model_name.lower().endswith(ENGLISH_ONLY_MODELS):
         return None
     shares, _ = script_shares(text[:10_000])
