@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from automations import outbound
-from automations.outbound import OutboundBlocked, OutboundError, check_url, post_json
+from automations.outbound import OutboundBlocked, OutboundError, addresses, check_url, post_json
 
 REAL_GETADDRINFO = socket.getaddrinfo
 REAL_CREATE_CONNECTION = socket.create_connection
@@ -270,7 +270,7 @@ def test_post_json_refuses_a_redirect_to_a_private_address(
     names.table["internal.example"] = ["10.0.0.5"]
     real = outbound.is_blocked_address
     monkeypatch.setattr(
-        outbound, "is_blocked_address", lambda ip: str(ip) != "127.0.0.1" and real(ip)
+        addresses, "is_blocked_address", lambda ip: str(ip) != "127.0.0.1" and real(ip)
     )
     receiver.answers.append((308, {"Location": "http://internal.example/admin"}, b""))
     # When a request follows the redirect Then it is refused before any connection to
