@@ -11,7 +11,6 @@ from PIL import Image, ImageDraw, ImageFont
 
 from automations.engine.fields import PageText
 from automations.engine.steps import StepConfigError, StepFailed, get_step, validate_config
-from automations.steps import redact
 from automations.steps.redact import (
     RedactStep,
     compile_patterns,
@@ -20,6 +19,7 @@ from automations.steps.redact import (
     luhn_is_valid,
     mask_preview,
 )
+from automations.steps.redact import patterns as redact_patterns
 from catalog.runtime.ocr import OcrLine
 
 PLANTED = (
@@ -145,7 +145,7 @@ def test_custom_pattern(make_context):
 def test_a_pattern_that_searches_past_its_time_bound_fails_the_step(make_context, monkeypatch):
     # The time bound is what stops a pattern the nested-repeat check cannot see; here a plain
     # pattern gets a bound far below what a long text needs, so the real search runs past it.
-    monkeypatch.setattr(redact, "PATTERN_TIMEOUT", 0.0005)
+    monkeypatch.setattr(redact_patterns, "PATTERN_TIMEOUT", 0.0005)
     text = ("a" * 50 + " ") * 20000
     config = {"kinds": ["custom"], "patterns": [{"name": "code", "regex": r"a+b"}]}
 
