@@ -174,7 +174,7 @@ DEFAULT_FROM_EMAIL = env_str("PYQ_DEFAULT_FROM_EMAIL", "Pyq <noreply@pyq.local>"
 # counts once per address); 0 removes the limit (automations/delivery.py).
 PYQ_EMAIL_QUOTA_PER_DAY = env_int("PYQ_EMAIL_QUOTA_PER_DAY", 200, minimum=0)
 # HTML bodies that load images, styles or frames from other sites are refused (they tell
-# those sites who opened which message); true allows them (automations/steps/email.py).
+# those sites who opened which message); true allows them (automations/steps/email/remote.py).
 PYQ_EMAIL_ALLOW_REMOTE_CONTENT = env_bool("PYQ_EMAIL_ALLOW_REMOTE_CONTENT", False)
 
 # --- Files -----------------------------------------------------------------------------------
