@@ -61,10 +61,10 @@ def test_labels_with_descriptions(make_context):
     assert step.run(make_context(RECIPE), {"labels": labels}).output["label"] == "cooking"
 
 
-def test_uses_the_embedder_the_worker_provides(make_context, services):
-    _classify(make_context, INVOICE, services=services, model="minilm")
+def test_uses_the_embedder_the_worker_provides(make_context, services_with_model):
+    _classify(make_context, INVOICE, services=services_with_model, model="minilm")
 
-    assert services.calls == [("embedder", "minilm")]
+    assert services_with_model.calls == [("embedder", "minilm")]
 
 
 def test_many_documents_in_one_call_match_single_runs(embedder):
