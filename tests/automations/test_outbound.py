@@ -6,13 +6,12 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from automations import outbound
 from automations.outbound import OutboundBlocked, OutboundError, addresses, check_url, post_json
+from tests.loopback import Receiver
 
 REAL_GETADDRINFO = socket.getaddrinfo
 REAL_CREATE_CONNECTION = socket.create_connection
@@ -50,61 +49,6 @@ def names(monkeypatch: pytest.MonkeyPatch) -> Names:
     monkeypatch.setattr(socket, "getaddrinfo", names.getaddrinfo)
     monkeypatch.setattr(socket, "create_connection", _loopback_only)
     return names
-
-
-class Receiver:
-    """An HTTP server on 127.0.0.1 that answers from a script and records requests."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict] = []
-        self.answers: list[tuple[int, dict[str, str], bytes]] = []
-        self.delay = 0.0
-        self.release = threading.Event()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", 0))
-                receiver.requests.append(
-                    {
-                        "path": self.path,
-                        "headers": dict(self.headers),
-                        "body": self.rfile.read(length),
-                    }
-                )
-                if receiver.delay:
-                    receiver.release.wait(receiver.delay)
-                status, headers, body = (
-                    receiver.answers.pop(0) if receiver.answers else (200, {}, b"ok")
-                )
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    yield server
-    server.close()
 
 
 # --- check_url --------------------------------------------------------------------------------
