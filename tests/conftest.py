@@ -1,7 +1,7 @@
 """Fixtures every room shares: personas (owner, member and viewer of one organization, and
-an outsider from another), eager tasks, fake steps registered for one test, servers on
-loopback (an HTTP receiver, an SMTP listener), no network, and the packaged MiniLM, loaded
-only for the tests that ask for it."""
+an outsider from another), a draft workflow, eager tasks, fake steps registered for one
+test, servers on loopback (an HTTP receiver, an SMTP listener), no network, and the
+packaged MiniLM, loaded only for the tests that ask for it."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ from django.test import Client
 
 from accounts.models import Organization, Role, User
 from automations.engine.steps import REGISTRY, register
+from automations.models import Workflow
+from automations.workflows import create_workflow
 from catalog.runtime.embeddings import Embedder, load_embedder
-from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
+from tests.factories import READ, SORT, MembershipFactory, OrganizationFactory, UserFactory
 from tests.loopback import Receiver, SmtpListener
 
 
@@ -79,6 +81,13 @@ def outsider(db) -> Persona:
 @pytest.fixture
 def user_without_org(db) -> User:
     return UserFactory()
+
+
+@pytest.fixture
+def workflow(owner) -> Workflow:
+    """The draft "Invoice intake" of the owner's organization, never published: read the
+    text, then sort invoices from receipts."""
+    return create_workflow(owner.org, "Invoice intake", user=owner.user, steps=[READ, SORT])
 
 
 @pytest.fixture

@@ -1,3 +1,6 @@
+"""Rows the tests make: people and organizations (factory_boy), and the steps their workflows
+are made of."""
+
 import factory
 
 from accounts.models import Membership, Organization, Role, User
@@ -32,3 +35,10 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     organization = factory.SubFactory(OrganizationFactory)
     user = factory.SubFactory(UserFactory)
     role = Role.MEMBER
+
+
+# Steps the tests' workflows are made of (the `workflow` fixtures in the conftest files).
+READ = {"id": "text", "step": "extract_text"}
+SORT = {"id": "type", "step": "classify", "config": {"labels": ["invoice", "receipt"]}}
+FIELDS = {"id": "fields", "step": "extract_fields", "config": {"preset": "invoice"}}
+TAG = {"id": "tag", "step": "tag", "config": {"tags": ["intake"]}}

@@ -1,11 +1,18 @@
+"""Plain helpers of automations' tests: uploads and stored documents, page paths, flash
+messages and the builder's boot data, and table rows added as the table step adds them."""
+
 from __future__ import annotations
 
 import io
+import json
+import re
 from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib.messages import get_messages
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Organization
@@ -20,6 +27,26 @@ def upload(name: str, data: bytes, mime: str = "application/octet-stream") -> Si
 def make_document(org: Organization, name: str, data: bytes, user=None) -> Document:
     """Store a document the way an upload does (the run is queued, not executed)."""
     return intake.ingest(org, io.BytesIO(data), name, user=user)
+
+
+def url(name: str, *args) -> str:
+    """The path of an automations page by its URL name."""
+    return reverse(f"automations:{name}", args=args)
+
+
+def message_texts(response) -> list[str]:
+    """The flash messages a response set, as text."""
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+def boot_data(response) -> dict:
+    """The JSON the page hands its script (json_script)."""
+    found = re.search(
+        r'<script id="builder-data" type="application/json">(.*?)</script>',
+        response.content.decode(),
+        re.S,
+    )
+    return json.loads(found.group(1))
 
 
 def stored_files() -> list[Path]:

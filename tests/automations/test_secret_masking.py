@@ -5,7 +5,6 @@ A masked value saved back keeps the stored secret."""
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 from django.urls import reverse
@@ -20,11 +19,11 @@ from automations.engine.masking import (
 from automations.engine.pipeline import input_of, parse_pipeline
 from automations.models import Run, StepRun, Workflow
 from automations.workflows import create_workflow, publish, save_draft
-from tests.automations.helpers import make_document
+from tests.automations.helpers import boot_data, make_document
+from tests.factories import READ
 
 SECRET = "whsec-hunter2-7f3a9c"
 TOKEN = "tok-5be1d0-very-private"
-READ = {"id": "text", "step": "extract_text"}
 SEND = {
     "id": "send",
     "step": "webhook",
@@ -33,17 +32,9 @@ SEND = {
 
 
 @pytest.fixture
-def workflow(owner) -> Workflow:
+def secret_workflow(owner) -> Workflow:
+    """A draft that reads the text and sends it to a webhook with a secret."""
     return create_workflow(owner.org, "Invoices", user=owner.user, steps=[READ, SEND])
-
-
-def boot_data(response) -> dict:
-    found = re.search(
-        r'<script id="builder-data" type="application/json">(.*?)</script>',
-        response.content.decode(),
-        re.S,
-    )
-    return json.loads(found.group(1))
 
 
 def save(persona, workflow, steps):
@@ -144,55 +135,61 @@ def test_masked_values_keep_what_is_stored_matched_by_step_id():
 
 
 @pytest.mark.parametrize("role", ["viewer", "member", "owner"])
-def test_the_builder_page_never_carries_the_secret(request, workflow, role):
+def test_the_builder_page_never_carries_the_secret(request, secret_workflow, role):
     persona = request.getfixturevalue(role)
-    response = persona.client.get(reverse("automations:builder", args=[workflow.pk]))
+    response = persona.client.get(reverse("automations:builder", args=[secret_workflow.pk]))
     assert response.status_code == 200
     assert SECRET not in response.content.decode()
     draft = boot_data(response)["draft"]
     assert draft[1]["config"] == {"url": "https://hooks.example.com/pyq", "secret": MASK}
 
 
-def test_saving_the_masked_draft_back_keeps_the_stored_secret(member, workflow):
-    page = member.client.get(reverse("automations:builder", args=[workflow.pk]))
+def test_saving_the_masked_draft_back_keeps_the_stored_secret(member, secret_workflow):
+    page = member.client.get(reverse("automations:builder", args=[secret_workflow.pk]))
     steps = boot_data(page)["draft"]
     steps[1]["config"]["attempts"] = 2  # an edit elsewhere in the step
-    response = save(member, workflow, steps)
+    response = save(member, secret_workflow, steps)
     assert response.status_code == 200
-    workflow.refresh_from_db()
-    assert workflow.draft[1]["config"] == {**SEND["config"], "attempts": 2}
+    secret_workflow.refresh_from_db()
+    assert secret_workflow.draft[1]["config"] == {**SEND["config"], "attempts": 2}
 
 
-def test_a_new_secret_replaces_the_stored_one(member, workflow):
+def test_a_new_secret_replaces_the_stored_one(member, secret_workflow):
     steps = [READ, {**SEND, "config": {**SEND["config"], "secret": "rotated-secret-2"}}]
-    assert save(member, workflow, steps).status_code == 200
-    workflow.refresh_from_db()
-    assert workflow.draft[1]["config"]["secret"] == "rotated-secret-2"
+    assert save(member, secret_workflow, steps).status_code == 200
+    secret_workflow.refresh_from_db()
+    assert secret_workflow.draft[1]["config"]["secret"] == "rotated-secret-2"
 
 
-def test_a_masked_secret_with_nothing_to_keep_is_refused_and_changes_nothing(member, workflow):
+def test_a_masked_secret_with_nothing_to_keep_is_refused_and_changes_nothing(
+    member, secret_workflow
+):
     copy = {
         "id": "again",
         "step": "webhook",
         "config": {"url": "https://x.example", "secret": MASK},
     }
-    before = workflow.draft
-    response = save(member, workflow, [READ, SEND, copy])
+    before = secret_workflow.draft
+    response = save(member, secret_workflow, [READ, SEND, copy])
     assert response.status_code == 400
     assert "type it again" in response.json()["error"]
-    workflow.refresh_from_db()
-    assert workflow.draft == before
+    secret_workflow.refresh_from_db()
+    assert secret_workflow.draft == before
 
 
-def test_a_problem_that_quotes_a_secret_masks_it(member, workflow):
+def test_a_problem_that_quotes_a_secret_masks_it(member, secret_workflow):
     long_secret = "s3cr3t-" * 100  # over the 500 characters allowed
-    save_draft(workflow, [READ, {**SEND, "config": {**SEND["config"], "secret": long_secret}}])
-    response = member.client.get(reverse("automations:builder", args=[workflow.pk]))
+    save_draft(
+        secret_workflow, [READ, {**SEND, "config": {**SEND["config"], "secret": long_secret}}]
+    )
+    response = member.client.get(reverse("automations:builder", args=[secret_workflow.pk]))
     problems = boot_data(response)["problems"]
     assert [p["field"] for p in problems] == ["config.secret"]
     assert "is too long" in problems[0]["message"]
     assert "s3cr3t-s3cr3t" not in response.content.decode()
-    published = member.client.post(reverse("automations:builder_publish", args=[workflow.pk]))
+    published = member.client.post(
+        reverse("automations:builder_publish", args=[secret_workflow.pk])
+    )
     assert published.status_code == 400
     assert "s3cr3t-s3cr3t" not in published.content.decode()
 
@@ -201,15 +198,15 @@ def test_a_problem_that_quotes_a_secret_masks_it(member, workflow):
 
 
 @pytest.fixture
-def run_with_unmasked_input(owner, workflow) -> Run:
+def run_with_unmasked_input(owner, secret_workflow) -> Run:
     """A run whose step input was stored before inputs were masked (or by hand)."""
     document = make_document(owner.org, "a.txt", b"Invoice 4721")
     run = Run.objects.create(
         organization=owner.org,
         document=document,
-        workflow=workflow,
+        workflow=secret_workflow,
         is_test=True,
-        pipeline=workflow.draft,
+        pipeline=secret_workflow.draft,
         status=Run.Status.FAILED,
         trigger=Run.Trigger.TEST,
     )
@@ -238,9 +235,11 @@ def test_the_run_page_masks_config_and_input(viewer, run_with_unmasked_input):
     assert MASK in page
 
 
-def test_the_builder_test_result_masks_the_input(viewer, workflow, run_with_unmasked_input):
+def test_the_builder_test_result_masks_the_input(viewer, secret_workflow, run_with_unmasked_input):
     response = viewer.client.get(
-        reverse("automations:builder_test_run", args=[workflow.pk, run_with_unmasked_input.pk])
+        reverse(
+            "automations:builder_test_run", args=[secret_workflow.pk, run_with_unmasked_input.pk]
+        )
     )
     assert response.status_code == 200
     body = response.content.decode()
@@ -248,8 +247,8 @@ def test_the_builder_test_result_masks_the_input(viewer, workflow, run_with_unma
     assert TOKEN not in body
 
 
-def test_the_history_json_masks_the_secret(viewer, owner, workflow):
-    publish(workflow, user=owner.user)
-    response = viewer.client.get(reverse("automations:workflow_history", args=[workflow.pk]))
+def test_the_history_json_masks_the_secret(viewer, owner, secret_workflow):
+    publish(secret_workflow, user=owner.user)
+    response = viewer.client.get(reverse("automations:workflow_history", args=[secret_workflow.pk]))
     assert response.status_code == 200
     assert SECRET not in response.content.decode()

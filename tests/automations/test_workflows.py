@@ -14,25 +14,18 @@ from automations.workflows import (
     start_workflow_run,
 )
 from tests.automations.helpers import make_document
-
-READ = {"id": "text", "step": "extract_text"}
-SORT = {"id": "type", "step": "classify", "config": {"labels": ["invoice", "recipe"]}}
-
-
-@pytest.fixture
-def workflow(owner):
-    return create_workflow(owner.org, "Invoice intake", user=owner.user, steps=[READ, SORT])
+from tests.factories import READ, SORT
 
 
 def test_publishing_freezes_the_draft_as_numbered_versions(workflow, owner):
     first = publish(workflow, user=owner.user, note="first")
-    save_draft(workflow, [READ, {**SORT, "config": {"labels": ["invoice", "receipt"]}}])
+    save_draft(workflow, [READ, {**SORT, "config": {"labels": ["invoice", "recipe"]}}])
     second = publish(workflow, user=owner.user)
     workflow.refresh_from_db()
     assert [v.number for v in workflow.versions.all()] == [2, 1]
     assert workflow.current_version == second
     assert first.spec == [READ, SORT]
-    assert second.spec[1]["config"]["labels"] == ["invoice", "receipt"]
+    assert second.spec[1]["config"]["labels"] == ["invoice", "recipe"]
     assert (first.published_by, first.note) == (owner.user, "first")
 
 

@@ -18,16 +18,14 @@ from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 from django.urls import reverse
 
 from automations.models import Document, Run, StepRun, Workflow, WorkflowVersion
-from automations.workflows import create_workflow
 from pyq_site.errors import MALFORMED, NAME_TOO_LONG
 from tests.api.conftest import caller_for
 from tests.automations.helpers import make_document, stored_files, upload
+from tests.factories import READ, SORT
 
 DOCUMENTS_API = "/api/v1/documents"
 PREDICT_API = "/api/v1/models/minilm-classifier/predict"
 MB = 1024 * 1024
-READ = {"id": "text", "step": "extract_text"}
-SORT = {"id": "type", "step": "classify", "config": {"labels": ["invoice", "receipt"]}}
 UPLOAD_LIMIT_MESSAGE = "Files may be up to 1 MB each, 2 files a request."
 FORM_LIMIT_MESSAGE = "This request is too large: forms and JSON may be up to 1 MB."
 ANONYMOUS_MESSAGE = (
@@ -119,11 +117,6 @@ def page_says(response, message: str) -> None:
 @pytest.fixture
 def api(owner):
     return caller_for(owner)
-
-
-@pytest.fixture
-def workflow(owner) -> Workflow:
-    return create_workflow(owner.org, "Invoice intake", user=owner.user, steps=[READ, SORT])
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ Every endpoint: a member edits, a viewer only looks, another organization gets a
 from __future__ import annotations
 
 import json
-import re
 from html import escape
 
 import pytest
@@ -17,10 +16,9 @@ from automations.runs.execute import execute_run
 from automations.web.builder_data import draft_problems, preview
 from automations.workflows import create_workflow, publish, save_draft
 from tests import files
-from tests.automations.helpers import make_document, upload
+from tests.automations.helpers import boot_data, make_document, upload
+from tests.factories import READ, SORT
 
-READ = {"id": "text", "step": "extract_text"}
-SORT = {"id": "type", "step": "classify", "config": {"labels": ["invoice", "receipt"]}}
 SEND = {
     "id": "send",
     "step": "webhook",
@@ -34,11 +32,6 @@ def sent(monkeypatch) -> list[int]:
     calls: list[int] = []
     monkeypatch.setattr("automations.runs.queue.send", lambda name, run_id: calls.append(run_id))
     return calls
-
-
-@pytest.fixture
-def workflow(owner) -> Workflow:
-    return create_workflow(owner.org, "Invoice intake", user=owner.user, steps=[READ, SORT])
 
 
 @pytest.fixture
@@ -106,16 +99,6 @@ def test_a_viewer_cannot_create_workflows(viewer):
 
 
 # --- the page -----------------------------------------------------------------------------
-
-
-def boot_data(response) -> dict:
-    """The JSON the page hands its script (json_script)."""
-    found = re.search(
-        r'<script id="builder-data" type="application/json">(.*?)</script>',
-        response.content.decode(),
-        re.S,
-    )
-    return json.loads(found.group(1))
 
 
 def test_the_builder_page_carries_the_draft_library_and_problems(member, workflow):

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
@@ -23,36 +22,19 @@ from automations.workflows import (
     start_workflow_run,
 )
 from tests import files
-from tests.automations.helpers import make_document
+from tests.automations.helpers import make_document, message_texts, url
+from tests.factories import FIELDS, READ, TAG
 
-READ = {"id": "text", "step": "extract_text"}
-FIELDS = {"id": "fields", "step": "extract_fields", "config": {"preset": "invoice"}}
-TAG = {"id": "tag", "step": "tag", "config": {"tags": ["intake"]}}
 INVOICE = (
     b"INVOICE\nAcme Supplies Ltd\nInvoice number: INV-1001\nInvoice date: 2025-03-14\n"
     b"Total due: 120.50 EUR\n"
 )
 
 
-def url(name: str, *args) -> str:
-    return reverse(f"automations:{name}", args=args)
-
-
-def message_texts(response) -> list[str]:
-    return [str(m) for m in get_messages(response.wsgi_request)]
-
-
 def execute(run: Run) -> Run:
     execute_run(run.pk, batch_size=1)
     run.refresh_from_db()
     return run
-
-
-@pytest.fixture
-def workflow(owner):
-    flow = create_workflow(owner.org, "Invoice intake", user=owner.user, steps=[READ, FIELDS])
-    publish(flow, user=owner.user)
-    return flow
 
 
 def workflow_run(workflow, name="a.txt", data=INVOICE, user=None, run_it=True) -> Run:
@@ -72,14 +54,14 @@ def no_pauses(monkeypatch, settings):
 # --- the list -------------------------------------------------------------------------
 
 
-def test_the_run_list_filters_by_workflow_status_and_day(member, workflow):
-    ok = workflow_run(workflow, "ok.txt")
-    bad = workflow_run(workflow, "blank.txt", b"   ")
+def test_the_run_list_filters_by_workflow_status_and_day(member, published_workflow):
+    ok = workflow_run(published_workflow, "ok.txt")
+    bad = workflow_run(published_workflow, "blank.txt", b"   ")
     other = create_workflow(member.org, "Sort", steps=[READ])
     publish(other)
     elsewhere = workflow_run(other, "sorted.txt")
     plain = execute(make_document(member.org, "plain.txt", INVOICE).runs.get())
-    old = workflow_run(workflow, "old.txt")
+    old = workflow_run(published_workflow, "old.txt")
     Run.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=30))
     assert bad.status == Run.Status.FAILED
 
@@ -89,39 +71,41 @@ def test_the_run_list_filters_by_workflow_status_and_day(member, workflow):
         return [run.pk for run in response.context["page_obj"]]
 
     assert listed("") == [plain.pk, elsewhere.pk, bad.pk, ok.pk, old.pk]
-    assert listed(f"?workflow={workflow.pk}") == [bad.pk, ok.pk, old.pk]
-    assert listed(f"?workflow={workflow.pk}&status=failed") == [bad.pk]
+    assert listed(f"?workflow={published_workflow.pk}") == [bad.pk, ok.pk, old.pk]
+    assert listed(f"?workflow={published_workflow.pk}&status=failed") == [bad.pk]
     assert listed("?workflow=none") == [plain.pk]
     since = (timezone.localdate() - timedelta(days=1)).isoformat()
-    assert listed(f"?workflow={workflow.pk}&since={since}") == [bad.pk, ok.pk]
+    assert listed(f"?workflow={published_workflow.pk}&since={since}") == [bad.pk, ok.pk]
     until = (timezone.localdate() - timedelta(days=7)).isoformat()
     assert listed(f"?until={until}") == [old.pk]
     assert listed("?status=nonsense&since=not-a-date") == listed("")  # bad values: no filter
 
 
-def test_tests_of_drafts_are_listed_only_when_asked(member, workflow):
-    real = workflow_run(workflow)
-    test = start_test_run(workflow, make_document(member.org, "sample.txt", INVOICE))
-    only = f"?workflow={workflow.pk}"
+def test_tests_of_drafts_are_listed_only_when_asked(member, published_workflow):
+    real = workflow_run(published_workflow)
+    test = start_test_run(published_workflow, make_document(member.org, "sample.txt", INVOICE))
+    only = f"?workflow={published_workflow.pk}"
     assert [r.pk for r in member.client.get(url("runs") + only).context["page_obj"]] == [real.pk]
     response = member.client.get(url("runs") + only + "&tests=on")
     assert [r.pk for r in response.context["page_obj"]] == [test.pk, real.pk]
     assert "Draft test" in response.content.decode()
 
 
-def test_the_run_list_keeps_its_filters_across_pages(member, workflow):
+def test_the_run_list_keeps_its_filters_across_pages(member, published_workflow):
     for i in range(27):
-        workflow_run(workflow, f"n{i}.txt", run_it=False)
-    response = member.client.get(url("runs") + f"?workflow={workflow.pk}&status=queued")
+        workflow_run(published_workflow, f"n{i}.txt", run_it=False)
+    response = member.client.get(url("runs") + f"?workflow={published_workflow.pk}&status=queued")
     body = response.content.decode()
     assert len(response.context["page_obj"]) == 25
-    assert f"?workflow={workflow.pk}&amp;status=queued&amp;page=2" in body
-    second = member.client.get(url("runs") + f"?workflow={workflow.pk}&status=queued&page=2")
+    assert f"?workflow={published_workflow.pk}&amp;status=queued&amp;page=2" in body
+    second = member.client.get(
+        url("runs") + f"?workflow={published_workflow.pk}&status=queued&page=2"
+    )
     assert len(second.context["page_obj"]) == 2
 
 
-def test_active_rows_poll_and_show_the_step_at_work(member, workflow):
-    run = workflow_run(workflow, run_it=False)
+def test_active_rows_poll_and_show_the_step_at_work(member, published_workflow):
+    run = workflow_run(published_workflow, run_it=False)
     body = member.client.get(url("runs")).content.decode()
     assert f'hx-get="{url("run_row", run.pk)}?in=list" hx-trigger="every 2s"' in body
     assert "Waiting for a worker" in body
@@ -136,15 +120,15 @@ def test_active_rows_poll_and_show_the_step_at_work(member, workflow):
 # --- the detail page ------------------------------------------------------------------
 
 
-def test_the_run_page_shows_document_version_trigger_and_every_step(member, workflow):
-    run = workflow_run(workflow, user=member.user)
+def test_the_run_page_shows_document_version_trigger_and_every_step(member, published_workflow):
+    run = workflow_run(published_workflow, user=member.user)
 
     response = member.client.get(url("run", run.pk))
 
     assert response.status_code == 200
     body = response.content.decode()
     assert url("document", run.document.uid) in body
-    assert url("workflow", workflow.pk) in body
+    assert url("workflow", published_workflow.pk) in body
     assert "Invoice intake</a>, version 1" in body
     assert f"Upload by {member.user.email}" in body
     steps = response.context["steps"]
@@ -161,8 +145,8 @@ def test_the_run_page_shows_document_version_trigger_and_every_step(member, work
     assert "Retry" not in body  # nothing to retry
 
 
-def test_an_active_run_page_polls_its_live_part(member, workflow):
-    run = workflow_run(workflow, run_it=False)
+def test_an_active_run_page_polls_its_live_part(member, published_workflow):
+    run = workflow_run(published_workflow, run_it=False)
     body = member.client.get(url("run", run.pk)).content.decode()
     assert f'hx-get="{url("run", run.pk)}?live=1" hx-trigger="every 1s"' in body
     assert "Cancel run" in body
@@ -290,24 +274,26 @@ def test_a_failing_webhook_shows_each_attempt_and_a_fix_retried_from_that_step_d
     assert "Re-run on version" not in page.content.decode()
 
 
-def test_retrying_the_whole_run_starts_a_new_run(member, workflow):
-    run = workflow_run(workflow, "blank.txt", b"   ")
+def test_retrying_the_whole_run_starts_a_new_run(member, published_workflow):
+    run = workflow_run(published_workflow, "blank.txt", b"   ")
     assert run.status == Run.Status.FAILED
     response = member.client.post(url("run_retry", run.pk), {"whole": "1"})
     again = Run.objects.exclude(pk=run.pk).get()
     assert response.url == url("run", again.pk)
     assert (again.trigger, again.workflow_version, again.triggered_by) == (
         Run.Trigger.RETRY,
-        workflow.current_version,
+        published_workflow.current_version,
         member.user,
     )
     assert message_texts(response) == [f"Started run {again.pk}: every step again."]
 
 
-def test_a_failed_test_of_a_draft_runs_again_from_the_builder_not_as_a_whole(member, workflow):
+def test_a_failed_test_of_a_draft_runs_again_from_the_builder_not_as_a_whole(
+    member, published_workflow
+):
     sample = make_document(member.org, "blank.txt", b"   ")
     sample.runs.all().delete()
-    test = execute(start_test_run(workflow, sample))
+    test = execute(start_test_run(published_workflow, sample))
     assert test.status == Run.Status.FAILED
     body = member.client.get(url("run", test.pk)).content.decode()
     assert "Retry whole run" not in body
@@ -317,18 +303,18 @@ def test_a_failed_test_of_a_draft_runs_again_from_the_builder_not_as_a_whole(mem
     assert list(Run.objects.all()) == [test]
 
 
-def test_a_succeeded_run_cannot_be_retried_and_says_why(member, workflow):
-    run = workflow_run(workflow)
+def test_a_succeeded_run_cannot_be_retried_and_says_why(member, published_workflow):
+    run = workflow_run(published_workflow)
     response = member.client.post(url("run_retry", run.pk))
     assert message_texts(response) == ["Only a failed or canceled run can be retried."]
     assert Run.objects.count() == 1
 
 
-def test_re_running_on_the_newer_version_starts_a_run_of_it(member, workflow):
-    run = workflow_run(workflow)
+def test_re_running_on_the_newer_version_starts_a_run_of_it(member, published_workflow):
+    run = workflow_run(published_workflow)
     assert "Re-run on version" not in member.client.get(url("run", run.pk)).content.decode()
-    save_draft(workflow, [READ, FIELDS, TAG])
-    newer = publish(workflow)
+    save_draft(published_workflow, [READ, FIELDS, TAG])
+    newer = publish(published_workflow)
 
     response = member.client.post(url("run_rerun", run.pk))
 
@@ -342,8 +328,8 @@ def test_re_running_on_the_newer_version_starts_a_run_of_it(member, workflow):
     assert message_texts(response) == [f"Started run {again.pk} of a.txt on version 2."]
 
 
-def test_a_queued_run_is_canceled_and_a_finished_one_says_why_not(member, workflow):
-    run = workflow_run(workflow, run_it=False)
+def test_a_queued_run_is_canceled_and_a_finished_one_says_why_not(member, published_workflow):
+    run = workflow_run(published_workflow, run_it=False)
     response = member.client.post(url("run_cancel", run.pk))
     run.refresh_from_db()
     assert run.status == Run.Status.CANCELED
@@ -360,11 +346,11 @@ def test_a_queued_run_is_canceled_and_a_finished_one_says_why_not(member, workfl
 ACTIONS = ["run_cancel", "run_retry", "run_rerun"]
 
 
-def test_a_viewer_sees_a_run_without_buttons_and_cannot_act(viewer, workflow):
-    failed = workflow_run(workflow, "blank.txt", b"   ")
-    queued = workflow_run(workflow, "q.txt", run_it=False)
-    save_draft(workflow, [READ])
-    publish(workflow)
+def test_a_viewer_sees_a_run_without_buttons_and_cannot_act(viewer, published_workflow):
+    failed = workflow_run(published_workflow, "blank.txt", b"   ")
+    queued = workflow_run(published_workflow, "q.txt", run_it=False)
+    save_draft(published_workflow, [READ])
+    publish(published_workflow)
     body = viewer.client.get(url("run", failed.pk)).content.decode()
     assert "Retry" not in body
     assert "Re-run" not in body
@@ -379,33 +365,33 @@ def test_a_viewer_sees_a_run_without_buttons_and_cannot_act(viewer, workflow):
 
 
 @pytest.mark.parametrize("name", ["run", "run_row", "run_progress"])
-def test_another_organization_gets_404_for_a_run(outsider, workflow, name):
-    run = workflow_run(workflow)
+def test_another_organization_gets_404_for_a_run(outsider, published_workflow, name):
+    run = workflow_run(published_workflow)
     assert outsider.client.get(url(name, run.pk)).status_code == 404
     assert outsider.client.get(url(name, run.pk) + "?live=1").status_code == 404
 
 
 @pytest.mark.parametrize("name", ACTIONS)
-def test_another_organization_cannot_act_on_a_run(outsider, workflow, name):
-    failed = workflow_run(workflow, "blank.txt", b"   ")
-    save_draft(workflow, [READ])
-    publish(workflow)
+def test_another_organization_cannot_act_on_a_run(outsider, published_workflow, name):
+    failed = workflow_run(published_workflow, "blank.txt", b"   ")
+    save_draft(published_workflow, [READ])
+    publish(published_workflow)
     assert outsider.client.post(url(name, failed.pk), {"whole": "1"}).status_code == 404
     failed.refresh_from_db()
     assert failed.status == Run.Status.FAILED
     assert Run.objects.count() == 1
 
 
-def test_the_run_list_of_another_organization_is_empty(outsider, workflow):
-    workflow_run(workflow)
-    response = outsider.client.get(url("runs") + f"?workflow={workflow.pk}")
+def test_the_run_list_of_another_organization_is_empty(outsider, published_workflow):
+    workflow_run(published_workflow)
+    response = outsider.client.get(url("runs") + f"?workflow={published_workflow.pk}")
     assert list(response.context["page_obj"]) == []
     assert "a.txt" not in response.content.decode()
 
 
 @pytest.mark.parametrize("name", ["run", "run_row"])
-def test_anonymous_is_sent_to_login(client, workflow, name):
-    run = workflow_run(workflow, run_it=False)
+def test_anonymous_is_sent_to_login(client, published_workflow, name):
+    run = workflow_run(published_workflow, run_it=False)
     response = client.get(url(name, run.pk))
     assert response.status_code == 302
     assert response.url.startswith(reverse("account_login"))
