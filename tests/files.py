@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -87,14 +88,35 @@ def docx_file(paragraphs: list[str]) -> bytes:
     return out.getvalue()
 
 
-def eml_file(body: str, attachments: list[tuple[str, str, bytes]]) -> bytes:
+def mail(
+    body: str,
+    attachments: Sequence[tuple[str, str, bytes] | EmailMessage] = (),
+    *,
+    sender: str = "Supplier <billing@supplier.example>",
+    to: str | None = "inbox@acme.example",
+    subject: str = "Invoice attached",
+    date: str | None = "Thu, 26 Nov 2026 09:00:00 +0000",
+) -> EmailMessage:
+    """A mail with a plain body and attachments: (filename, MIME type, data) for a file, a
+    mail for a forwarded one. `to` or `date` None leaves that header out."""
     message = EmailMessage()
-    message["From"] = "Supplier <billing@supplier.example>"
-    message["To"] = "inbox@acme.example"
-    message["Subject"] = "Invoice attached"
-    message["Date"] = "Thu, 26 Nov 2026 09:00:00 +0000"
+    message["From"] = sender
+    if to is not None:
+        message["To"] = to
+    message["Subject"] = subject
+    if date is not None:
+        message["Date"] = date
     message.set_content(body)
-    for filename, mime, data in attachments:
+    for attachment in attachments:
+        if isinstance(attachment, EmailMessage):
+            message.add_attachment(attachment)
+            continue
+        filename, mime, data = attachment
         maintype, subtype = mime.split("/")
         message.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
-    return message.as_bytes()
+    return message
+
+
+def eml_file(body: str, attachments: list[tuple[str, str, bytes]]) -> bytes:
+    """The bytes of an .eml file: a supplier's mail to the inbox (see `mail`)."""
+    return mail(body, attachments).as_bytes()

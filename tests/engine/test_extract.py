@@ -23,6 +23,7 @@ from automations.engine.filetypes import (
     detect_kind,
 )
 from catalog.runtime.ocr import OcrLine, OcrResult
+from tests import files
 
 
 def _png(img: Image.Image) -> bytes:
@@ -330,14 +331,14 @@ def test_single_page_kinds_have_nothing_after_page_one(make_docx, rapid):
 def _mail_with_attachments(text_image) -> tuple[EmailMessage, bytes, bytes]:
     png = _png(text_image(["TOTAL 93.50"], size=(400, 100), font_size=30))
     pdf = b"%PDF-1.4\n% fake but bytes are what matter\n%%EOF\n"
-    msg = EmailMessage()
-    msg["Subject"] = "Invoice 4721"
-    msg["From"] = "Ada Lovelace <ada@example.com>"
-    msg["To"] = "billing@example.com"
-    msg["Date"] = "Mon, 05 Feb 2024 10:30:00 +0000"
-    msg.set_content("Hello,\nthe invoice is attached.\n")
-    msg.add_attachment(png, maintype="image", subtype="png", filename="../../scan.png")
-    msg.add_attachment(pdf, maintype="application", subtype="pdf", filename="invoice 4721.pdf")
+    msg = files.mail(
+        "Hello,\nthe invoice is attached.\n",
+        [("../../scan.png", "image/png", png), ("invoice 4721.pdf", "application/pdf", pdf)],
+        sender="Ada Lovelace <ada@example.com>",
+        to="billing@example.com",
+        subject="Invoice 4721",
+        date="Mon, 05 Feb 2024 10:30:00 +0000",
+    )
     return msg, png, pdf
 
 
@@ -416,16 +417,22 @@ def test_html_to_text_handles_entities_and_whitespace():
 
 
 def test_nested_message_becomes_eml_attachment(make_eml):
-    inner = EmailMessage()
-    inner["Subject"] = "Original: receipt"
-    inner["From"] = "vendor@example.com"
-    inner.set_content("Receipt total 12.00\n")
-    inner.add_attachment(b"inner-bytes", maintype="application", subtype="pdf", filename="r.pdf")
-    outer = EmailMessage()
-    outer["Subject"] = "Fwd: receipt"
-    outer["From"] = "ada@example.com"
-    outer.set_content("See forwarded.\n")
-    outer.add_attachment(inner)
+    inner = files.mail(
+        "Receipt total 12.00\n",
+        [("r.pdf", "application/pdf", b"inner-bytes")],
+        sender="vendor@example.com",
+        to=None,
+        subject="Original: receipt",
+        date=None,
+    )
+    outer = files.mail(
+        "See forwarded.\n",
+        [inner],
+        sender="ada@example.com",
+        to=None,
+        subject="Fwd: receipt",
+        date=None,
+    )
 
     content = parse_email(make_eml(outer))
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 import io
 import random
 import zipfile
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -25,6 +24,7 @@ from automations.engine.filetypes import (
     inspect_file,
     safe_filename,
 )
+from tests import files
 
 
 def _image_bytes(fmt: str, frames: int = 1, size: tuple[int, int] = (120, 80)) -> bytes:
@@ -46,12 +46,13 @@ def _zip(files: dict[str, bytes]) -> bytes:
 
 
 def _eml_bytes() -> bytes:
-    msg = EmailMessage()
-    msg["From"] = "Ada <ada@example.com>"
-    msg["To"] = "bob@example.com"
-    msg["Subject"] = "Invoice 4721"
-    msg.set_content("Please find the invoice.\n")
-    return bytes(msg)
+    return files.mail(
+        "Please find the invoice.\n",
+        sender="Ada <ada@example.com>",
+        to="bob@example.com",
+        subject="Invoice 4721",
+        date=None,
+    ).as_bytes()
 
 
 # --------------------------------------------------------------------- detect_kind

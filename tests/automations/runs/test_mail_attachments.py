@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-from email.message import EmailMessage
 
 from django.urls import reverse
 
@@ -114,19 +113,20 @@ def test_attachments_of_a_mail_run_on_the_workflow_version_the_mail_was_uploaded
 
 def forwarded_mail() -> bytes:
     """A mail with a note, and a forwarded mail with an attachment of its own."""
-    inner = EmailMessage()
-    inner["From"] = "Supplier <billing@supplier.example>"
-    inner["To"] = "accounts@acme.example"
-    inner["Subject"] = "Invoice INV-4721"
-    inner.set_content("The original.")
-    inner.add_attachment(INVOICE.encode(), maintype="text", subtype="plain", filename="inv.txt")
-    outer = EmailMessage()
-    outer["From"] = "Colleague <colleague@acme.example>"
-    outer["To"] = "inbox@acme.example"
-    outer["Subject"] = "Fwd: Invoice INV-4721"
-    outer.set_content("Forwarding this.")
-    outer.add_attachment(b"A note.", maintype="text", subtype="plain", filename="note.txt")
-    outer.add_attachment(inner)
+    inner = files.mail(
+        "The original.",
+        [("inv.txt", "text/plain", INVOICE.encode())],
+        to="accounts@acme.example",
+        subject="Invoice INV-4721",
+        date=None,
+    )
+    outer = files.mail(
+        "Forwarding this.",
+        [("note.txt", "text/plain", b"A note."), inner],
+        sender="Colleague <colleague@acme.example>",
+        subject="Fwd: Invoice INV-4721",
+        date=None,
+    )
     return outer.as_bytes()
 
 
