@@ -13,10 +13,11 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.decorators import org_member
 from automations import intake
 from automations.documents import delete_document
+from automations.engine.fields.evidence import highlights
+from automations.engine.fields.order import ordered_fields
 from automations.models import Artifact, Document, Page
 from automations.runs import control
 from automations.web.forms import UploadForm
-from catalog.presentation import highlights, ordered_fields
 
 PAGE_SIZE = 25
 

@@ -1,8 +1,8 @@
 """What the pages show of runs, steps and their results: progress, step titles, conditions
 in words, inputs and outputs as bounded JSON with secrets masked.
 
-The evidence boxes and the order of extracted fields come from ``catalog.presentation``,
-which the catalog's playground shares for the same step outputs.
+The order of extracted fields comes from ``automations.engine.fields.order``, which the
+catalog's playground, exports and the command line share for the same step outputs.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import json
 from typing import Any
 
 from automations.engine.conditions import OPS
+from automations.engine.fields.order import ordered_fields
 from automations.engine.masking import mask_secrets
 from automations.engine.spec import step_id
 from automations.engine.steps import all_steps
 from automations.models import Artifact, Run, StepRun
-from catalog.presentation import ordered_fields
 
 MAX_SHOWN_JSON = 20_000  # characters of a step's input or output shown on the run page
 MAX_TEST_JSON = 20_000  # the same in the builder's test results

@@ -16,10 +16,10 @@ from django.views.decorators.http import require_GET
 
 from accounts.decorators import org_member
 from automations import exports
+from automations.engine.fields.order import ordered_fields
 from automations.models import Run, Workflow
 from automations.web.forms import ExportForm
 from automations.web.workflows import workflow_runs, workflow_with_version
-from catalog.presentation import ordered_fields
 
 
 @require_GET

@@ -14,11 +14,11 @@ from django.core.management.base import BaseCommand
 
 from automations import intake
 from automations.engine.fields import PRESETS
+from automations.engine.fields.order import ordered_fields
 from automations.management.commands._batch import emit_each, find_org
 from automations.models import Document, Run
 from automations.runs.execute import execute_run
 from catalog.predict import PredictError, PredictInput, predict
-from catalog.presentation import ordered_fields
 
 SLUGS = {"receipt": "receipt-extractor", "invoice": "invoice-extractor"}
 
