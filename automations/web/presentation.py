@@ -17,8 +17,7 @@ from automations.engine.spec import step_id
 from automations.engine.steps import all_steps
 from automations.models import Artifact, Run, StepRun
 
-MAX_SHOWN_JSON = 20_000  # characters of a step's input or output shown on the run page
-MAX_TEST_JSON = 20_000  # the same in the builder's test results
+MAX_SHOWN_JSON = 20_000  # characters of a step's input, settings or output a page shows
 
 
 def step_title(kind: str) -> str:
@@ -82,13 +81,11 @@ def step_views(run: Run) -> list[dict]:
                 "status": step_run.status if step_run else "waiting",
                 "condition": describe_when(spec.get("when")),
                 "otherwise_of": spec.get("otherwise_of"),
-                "input": pretty(mask_secrets(step_run.input))
-                if step_run and step_run.input
-                else "",
-                "config": pretty(mask_secrets(spec.get("config"))) if spec.get("config") else "",
+                "input": shown_json(step_run.input) if step_run and step_run.input else "",
+                "config": shown_json(spec.get("config")) if spec.get("config") else "",
                 "fields": ordered_fields(output) if kind == "extract_fields" else [],
                 "webhook_attempts": (output or {}).get("attempts") if kind == "webhook" else None,
-                "output": pretty(output) if output else "",
+                "output": shown_json(output) if output else "",
                 "artifacts": artifacts.get(key, []),
             }
         )
@@ -112,9 +109,11 @@ def describe_when(when) -> str:
     return joiner.join(parts)
 
 
-def pretty(value) -> str:
-    """A value as indented JSON for the run page, cut after MAX_SHOWN_JSON characters."""
-    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+def shown_json(value: Any) -> str:
+    """A step's input, settings or output as a page shows it (the run page, a builder
+    test's result): secrets masked by the one rule (automations/engine/masking.py), indented
+    JSON, cut after MAX_SHOWN_JSON characters with a note of how many were left out."""
+    text = json.dumps(mask_secrets(value), indent=2, ensure_ascii=False, default=str)
     if len(text) > MAX_SHOWN_JSON:
         text = text[:MAX_SHOWN_JSON] + f"\n… ({len(text) - MAX_SHOWN_JSON} more characters)"
     return text
@@ -144,11 +143,6 @@ def step_result(step_run: StepRun | None) -> dict:
     return {
         "field_rows": field_rows,
         "scalars": scalars,
-        "output_json": _test_json(output),
-        "input_json": _test_json(mask_secrets(step_run.input)) if step_run.input else "",
+        "output_json": shown_json(output),
+        "input_json": shown_json(step_run.input) if step_run.input else "",
     }
-
-
-def _test_json(value: Any) -> str:
-    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
-    return text if len(text) <= MAX_TEST_JSON else text[:MAX_TEST_JSON] + "\n…"
