@@ -1,7 +1,7 @@
 """Fixtures every room shares: personas (owner, member and viewer of one organization, and
-an outsider from another), a draft workflow, eager tasks, fake steps registered for one
-test, servers on loopback (an HTTP receiver, an SMTP listener), no network, and the
-packaged MiniLM, loaded only for the tests that ask for it."""
+an outsider from another), the owner's API caller, a draft workflow, eager tasks, fake steps
+registered for one test, servers on loopback (an HTTP receiver, an SMTP listener), no
+network, and the packaged MiniLM, loaded only for the tests that ask for it."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from automations.engine.steps import REGISTRY, register
 from automations.models import Workflow
 from automations.workflows import create_workflow
 from catalog.runtime.embeddings import Embedder, load_embedder
+from tests.api.callers import ApiCaller, caller_for
 from tests.factories import READ, SORT, MembershipFactory, OrganizationFactory, UserFactory
 from tests.loopback import Receiver, SmtpListener
 
@@ -81,6 +82,12 @@ def outsider(db) -> Persona:
 @pytest.fixture
 def user_without_org(db) -> User:
     return UserFactory()
+
+
+@pytest.fixture
+def api(owner) -> ApiCaller:
+    """An API key of the owner's organization (Acme), sent by a client with no session."""
+    return caller_for(owner)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from django.utils import timezone
 from automations.models import Document, Run, StepRun
 from automations.runs.execute import execute_run
 from tests import files
-from tests.api.conftest import ApiCaller
+from tests.api.callers import ApiCaller
 from tests.automations.helpers import make_document, stored_files, upload
 
 DOCUMENTS = "/api/v1/documents"

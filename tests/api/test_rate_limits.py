@@ -20,7 +20,7 @@ from catalog.concurrency import model_slot
 from catalog.services import PlaygroundError
 from pyq_site import env
 from tests.accounts.test_login_limits import stored_cache_keys
-from tests.api.conftest import caller_for
+from tests.api.callers import caller_for
 
 pytestmark = pytest.mark.django_db
 

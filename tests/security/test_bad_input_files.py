@@ -25,7 +25,6 @@ from automations.engine.filetypes import (
 )
 from automations.models import Document, Run
 from tests import bombs, files
-from tests.api.conftest import ApiCaller, caller_for
 from tests.automations.helpers import stored_files, upload
 
 PAGE = reverse("automations:documents")
@@ -167,11 +166,6 @@ def bad(request, settings) -> Bad:
     for name, value in request.param.settings.items():
         setattr(settings, name, value)
     return request.param
-
-
-@pytest.fixture
-def api(owner) -> ApiCaller:
-    return caller_for(owner)
 
 
 def assert_nothing_stored() -> None:

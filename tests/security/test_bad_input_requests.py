@@ -19,7 +19,7 @@ from django.urls import reverse
 
 from automations.models import Document, Run, StepRun, Workflow, WorkflowVersion
 from pyq_site.errors import MALFORMED, NAME_TOO_LONG
-from tests.api.conftest import caller_for
+from tests.api.callers import caller_for
 from tests.automations.helpers import make_document, stored_files, upload
 from tests.factories import READ, SORT
 
@@ -112,11 +112,6 @@ def api_error(response) -> dict:
 def page_says(response, message: str) -> None:
     assert response["Content-Type"].startswith("text/html")
     assert escape(message) in response.content.decode()
-
-
-@pytest.fixture
-def api(owner):
-    return caller_for(owner)
 
 
 @pytest.fixture

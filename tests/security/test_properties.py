@@ -29,7 +29,7 @@ from automations.engine.filetypes import FileRejected, Inspection, inspect_file
 from automations.engine.pipeline import check_pipeline, parse_pipeline
 from automations.engine.steps import StepConfigError, all_steps
 from tests import files
-from tests.api.conftest import caller_for
+from tests.api.callers import caller_for
 from tests.automations.helpers import make_document
 
 BOUNDED = settings(
