@@ -1,7 +1,8 @@
 """Fixtures every room shares: personas (owner, member and viewer of one organization, and
-an outsider from another), the owner's API caller, a draft workflow, eager tasks, fake steps
-registered for one test, servers on loopback (an HTTP receiver, an SMTP listener), no
-network, and the packaged MiniLM, loaded only for the tests that ask for it."""
+an outsider from another), the owner's API caller, a draft workflow, the runs sent to the
+queue, eager tasks, fake steps registered for one test, servers on loopback (an HTTP
+receiver, an SMTP listener), no network, and the packaged MiniLM, loaded only for the tests
+that ask for it."""
 
 from __future__ import annotations
 
@@ -95,6 +96,19 @@ def workflow(owner) -> Workflow:
     """The draft "Invoice intake" of the owner's organization, never published: read the
     text, then sort invoices from receipts."""
     return create_workflow(owner.org, "Invoice intake", user=owner.user, steps=[READ, SORT])
+
+
+@pytest.fixture
+def sent(monkeypatch) -> list[int]:
+    """The ids of the runs handed to the workers' queue (automations/runs/queue.py's send), in
+    order, instead of a broker."""
+    calls: list[int] = []
+
+    def send(name: str, ids: int | list[int], countdown: float | None = None) -> None:
+        calls.extend(ids if isinstance(ids, list) else [ids])
+
+    monkeypatch.setattr("automations.runs.queue.send", send)
+    return calls
 
 
 @pytest.fixture

@@ -27,17 +27,6 @@ def run_url(run: Run | int) -> str:
     return f"/api/v1/runs/{run if isinstance(run, int) else run.pk}"
 
 
-@pytest.fixture
-def sent(monkeypatch) -> list[int]:
-    """Run ids handed to the Celery task (instead of a broker)."""
-    calls: list[int] = []
-    monkeypatch.setattr(
-        "automations.runs.queue.send",
-        lambda name, ids, **kw: calls.extend(ids if isinstance(ids, list) else [ids]),
-    )
-    return calls
-
-
 def assert_nothing_stored() -> None:
     assert Document.objects.count() == 0
     assert Run.objects.count() == 0

@@ -27,14 +27,6 @@ SEND = {
 
 
 @pytest.fixture
-def sent(monkeypatch) -> list[int]:
-    """Run ids handed to the Celery task (instead of a broker)."""
-    calls: list[int] = []
-    monkeypatch.setattr("automations.runs.queue.send", lambda name, run_id: calls.append(run_id))
-    return calls
-
-
-@pytest.fixture
 def document(owner) -> Document:
     return make_document(owner.org, "invoice.pdf", files.text_pdf(["Invoice 4721"]))
 
