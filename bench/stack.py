@@ -26,9 +26,13 @@ class Stack:
 
     DATABASE_URL and PYQ_BROKER_URL are taken from the environment when set (PostgreSQL and
     Redis); otherwise SQLite and the filesystem broker in the temporary folder.
+    With probe=True the web server and the worker run with bench/probe.py's timers, which
+    write into the folder ``probe_dir``.
     """
 
-    def __init__(self, concurrency: int = 1, torch_threads: int | None = None) -> None:
+    def __init__(
+        self, concurrency: int = 1, torch_threads: int | None = None, probe: bool = False
+    ) -> None:
         self.dir = tempfile.mkdtemp(prefix="pyq-bench-")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -46,6 +50,11 @@ class Stack:
             self.env["PYQ_TORCH_THREADS"] = str(torch_threads)
         self.concurrency = concurrency
         self.procs: list[subprocess.Popen] = []
+        self.probe_dir: Path | None = None
+        if probe:
+            self.probe_dir = Path(self.dir) / "probe"
+            self.probe_dir.mkdir()
+            self.env["PYQ_BENCH_PROBE_DIR"] = str(self.probe_dir)
 
     def manage(self, *args: str) -> str:
         return subprocess.run(
@@ -69,7 +78,7 @@ class Stack:
                         "-m",
                         "celery",
                         "-A",
-                        "pyq_site",
+                        "bench.probe" if self.probe_dir else "pyq_site",
                         "worker",
                         "-Q",
                         "default,ml",
@@ -88,7 +97,7 @@ class Stack:
                         sys.executable,
                         "-m",
                         "gunicorn",
-                        "pyq_site.wsgi",
+                        "bench.probe:application" if self.probe_dir else "pyq_site.wsgi",
                         "-w",
                         "1",
                         "--threads",
