@@ -1,4 +1,4 @@
-"""Plain helpers of automations' tests: uploads and stored documents, page paths, flash
+"""Plain helpers of automations' tests: uploads, stored and run documents, page paths, flash
 messages and the builder's boot data, and table rows added as the table step adds them."""
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from django.utils import timezone
 
 from accounts.models import Organization
 from automations import intake, tables
-from automations.models import DataTable, Document, TableRow
+from automations.models import DataTable, Document, Run, TableRow
+from automations.runs.execute import execute_run
 
 
 def upload(name: str, data: bytes, mime: str = "application/octet-stream") -> SimpleUploadedFile:
@@ -27,6 +28,16 @@ def upload(name: str, data: bytes, mime: str = "application/octet-stream") -> Si
 def make_document(org: Organization, name: str, data: bytes, user=None) -> Document:
     """Store a document the way an upload does (the run is queued, not executed)."""
     return intake.ingest(org, io.BytesIO(data), name, user=user)
+
+
+def run_pipeline_on(org: Organization, name: str, data: bytes, steps: list[dict]) -> Run:
+    """Store a document as an upload does and run it here (not on a worker) through `steps`
+    instead of the reading an upload queues."""
+    run = make_document(org, name, data).runs.get()
+    Run.objects.filter(pk=run.pk).update(pipeline=steps)
+    execute_run(run.pk)
+    run.refresh_from_db()
+    return run
 
 
 def url(name: str, *args) -> str:

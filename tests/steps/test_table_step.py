@@ -10,7 +10,7 @@ from automations.engine.steps import StepConfigError, StepFailed, get_step
 from automations.models import DataTable, Run, StepRun, TableRow
 from automations.runs.execute import execute_run
 from tests import files
-from tests.automations.helpers import make_document
+from tests.automations.helpers import run_pipeline_on
 from tests.steps.fakes import FakeServices
 
 RECEIPT_STEPS = [
@@ -19,15 +19,6 @@ RECEIPT_STEPS = [
     {"id": "add", "step": "table", "config": {"table": "Expenses"}},
 ]
 RECEIPT_COLUMNS = ["vendor", "address", "date", "total", "tax", "currency"]
-
-
-def run_pipeline_on(org, name: str, data: bytes, steps: list[dict]) -> Run:
-    document = make_document(org, name, data)
-    run = document.runs.get()
-    Run.objects.filter(pk=run.pk).update(pipeline=steps)
-    execute_run(run.pk)
-    run.refresh_from_db()
-    return run
 
 
 def receipt_pdf(vendor: str = "CORNER CAFE", total: str = "7.75") -> bytes:
