@@ -2,8 +2,10 @@
 
 A run is executed together with other queued runs of the same pipeline, so that model steps
 batch across documents. A finished run is left alone, and every failure ends the run with a
-message a person understands. Claiming (and fairness between organizations) is claim.py's,
-the rows written are store.py's, what steps ask of the world is services.py's.
+message a person understands; what goes wrong for one document (its file gone, a crash in a
+step, results the database refuses) fails that run alone and the others go on (faults.py).
+Claiming (and fairness between organizations) is claim.py's, the rows written are store's,
+what steps ask of the world is services.py's.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from automations.documents import local_path
+from automations.engine.fields import PageText
 from automations.engine.pipeline import RetryPolicy, parse_pipeline, run_pipeline_batch
 from automations.engine.steps import DocumentInfo, StepContext
 from automations.models import Run
 from automations.pipelines import DEFAULT_PIPELINE
 from automations.runs.claim import RunBusy, claim
+from automations.runs.faults import BATCH_ERRORS, MISSING_FILE, fault
 from automations.runs.recovery import Heartbeat, fail_running_steps, finish, finish_succeeded
 from automations.runs.services import RunServices
 from automations.runs.store import BatchWriter, StepRunStore, pages_of
@@ -108,35 +112,71 @@ def _execute_group(runs: list[Run]) -> None:
     finish_succeeded(succeeded)
     for run, error in zip(runs, errors, strict=True):
         if error:
+            fail_running_steps(run, error)  # a step its fault left running
             finish(run, Run.Status.FAILED, error)
 
 
 def _execute(runs: list[Run]) -> list[str | None]:
+    """Run the pipeline over the runs; per run, None or why it failed. A run whose document
+    cannot be opened fails alone before the steps start."""
     steps = parse_pipeline(runs[0].pipeline or DEFAULT_PIPELINE)
     pages = pages_of([run.document_id for run in runs])
     writer = BatchWriter(runs)
+    failures: dict[int, str] = {}
     with contextlib.ExitStack() as stack:
-        items = []
+        items, ready = [], []
         for run in runs:
-            document = run.document
-            services = RunServices(run, pages.get(document.pk, []), writer)
-            context = StepContext(
-                document=DocumentInfo(
-                    name=document.original_name,
-                    kind=document.kind,
-                    path=stack.enter_context(local_path(document)),
-                    page_count=document.page_count,
-                ),
-                pages=list(services.pages),
-                services=services,
-            )
-            items.append((context, StepRunStore(run, services, writer)))
+            try:
+                items.append(_item(run, pages.get(run.document_id, []), writer, stack))
+            except BATCH_ERRORS:
+                raise
+            except Exception as exc:
+                failures[run.pk] = _unopened(run, exc)
+            else:
+                ready.append(run)
         try:
-            return run_pipeline_batch(
-                steps, items, step_time_limit=settings.PYQ_STEP_TIME_LIMIT, retry=retry_policy()
+            errors = run_pipeline_batch(
+                steps,
+                items,
+                step_time_limit=settings.PYQ_STEP_TIME_LIMIT,
+                retry=retry_policy(),
+                batch_errors=BATCH_ERRORS,
             )
         finally:
             writer.flush()  # what a failure left gathered
+    failures.update({run.pk: error for run, error in zip(ready, errors, strict=True) if error})
+    for run_id, reason in writer.broken.items():
+        failures.setdefault(run_id, reason)
+    return [failures.get(run.pk) for run in runs]
+
+
+def _item(
+    run: Run, pages: list[PageText], writer: BatchWriter, stack: contextlib.ExitStack
+) -> tuple[StepContext, StepRunStore]:
+    """What the engine runs for one run: its context (the document, opened on this machine,
+    and its stored pages) and the store of its step rows."""
+    document = run.document
+    services = RunServices(run, pages, writer)
+    context = StepContext(
+        document=DocumentInfo(
+            name=document.original_name,
+            kind=document.kind,
+            path=stack.enter_context(local_path(document)),
+            page_count=document.page_count,
+        ),
+        pages=list(services.pages),
+        services=services,
+    )
+    return context, StepRunStore(run, services, writer)
+
+
+def _unopened(run: Run, exc: Exception) -> str:
+    """Why a run failed when its document could not be opened, logged."""
+    if isinstance(exc, FileNotFoundError):
+        log.warning("run %s: the file of document %s is missing", run.pk, run.document_id)
+        return MISSING_FILE
+    log.error("run %s: its document could not be opened", run.pk, exc_info=exc)
+    return fault("opening this document", exc)
 
 
 def retry_policy() -> RetryPolicy:

@@ -68,7 +68,7 @@ class RunServices:
         if result.image is None and not exists:
             # A text page: written with the batch's other rows when the step ends.
             page = Page(document=self.document, number=result.number, **page_fields(result))
-            self.writer.pages.append(page)
+            self.writer.add_page(self.run, page)
         else:
             page = save_page(self.document, result, exists=exists)
         self.pages = [p for p in self.pages if p.number != result.number]

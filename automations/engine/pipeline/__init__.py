@@ -12,6 +12,8 @@ the same.
 
 A step that raises StepTransient is tried again for that document, after a pause that
 grows with each attempt (RetryPolicy); any other StepFailed fails the document at once.
+In a worker's batch any other exception (a bug, a parser's or a model's crash) fails only
+the document it happened to, except those that concern the whole batch (`batch_errors`).
 
 By role: ``check`` (parse_pipeline, check_pipeline, StepSpec), ``stores`` (StepStore,
 MemoryStore, log_line), ``retry`` (RetryPolicy), ``run`` (run_pipeline, run_pipeline_batch,

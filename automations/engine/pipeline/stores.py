@@ -20,7 +20,8 @@ class StepStore(Protocol):
     """Where a run's step results go. `log` lines are kept with the step's next write
     (started, retrying, skipped, succeeded, failed). A store may also gather its writes
     and offer `flush()`, which the engine calls before a step runs, before a pause between
-    attempts and after the step ends."""
+    attempts and after the step ends; it raises StepFailed when this document's writes
+    could not be made, and the document fails with that message."""
 
     def finished_output(self, spec: StepSpec) -> dict | None: ...
     def log(self, spec: StepSpec, level: str, message: str) -> None: ...

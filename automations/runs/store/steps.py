@@ -40,9 +40,16 @@ class StepRunStore:
         self.current: dict[str, StepRun] = {}  # step id -> its row in this execution
         self.pending: dict[str, list[dict]] = {}  # log lines not written yet
         self.position = 0
+        self.reported = False  # whether the engine was told this run's writes failed
 
     def flush(self) -> None:
+        """Send the batch's gathered writes; StepFailed, once, when this run's could not be
+        made (the engine fails the document with the reason)."""
         self.writer.flush()
+        reason = self.writer.broken.get(self.run.pk)
+        if reason and not self.reported:
+            self.reported = True
+            raise StepFailed(reason)
 
     def finished_output(self, spec: StepSpec) -> dict | None:
         for row in self.rows.values():
