@@ -1,19 +1,21 @@
-"""Start the web server, a Celery worker and celery beat together; Ctrl-C stops all three."""
+"""Start the web server, a Celery worker and celery beat together; Ctrl-C stops all three.
+
+A child that exits on its own is started again with a growing pause and said in the log
+(pyq_site/supervisor.py): a worker that died on a broker outage, or beat, does not stop Pyq."""
 
 from __future__ import annotations
 
 import functools
 import os
 import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from pyq_site.memory import apply_memory_limit
+from pyq_site.supervisor import Supervisor
 
 GUNICORN_CONFIG = Path(__file__).resolve().parents[2] / "gunicorn.conf.py"
 SERVERS = ("django", "gunicorn")
@@ -74,7 +76,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, address: str, concurrency: int, server: str = "django", **options):
-        procs: dict[str, subprocess.Popen] = {}
         stopping = False
 
         def stop(*_):
@@ -83,35 +84,15 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
-        for name, argv in commands(address, concurrency, server).items():
-            # Children get their own process group so that Ctrl-C reaches them only through us.
-            procs[name] = subprocess.Popen(
-                argv, start_new_session=True, preexec_fn=memory_limit_for(name)
-            )
+        supervisor = Supervisor(
+            commands(address, concurrency, server), self.say, preexec_for=memory_limit_for
+        )
         self.stdout.write(
             self.style.SUCCESS(f"Pyq is running on http://{address}  (Ctrl-C stops it)")
         )
-        exit_code = 0
-        try:
-            while not stopping:
-                for name, proc in procs.items():
-                    if proc.poll() is not None:
-                        self.stderr.write(
-                            f"{name} exited with code {proc.returncode}; stopping Pyq."
-                        )
-                        exit_code = proc.returncode or 1
-                        stopping = True
-                time.sleep(0.5)
-        finally:
-            for proc in procs.values():
-                if proc.poll() is None:
-                    proc.send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + 15
-            for proc in procs.values():
-                try:
-                    proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+        supervisor.run(lambda: stopping)
         self.stdout.write("Pyq stopped.")
-        if exit_code:
-            sys.exit(exit_code)
+
+    def say(self, line: str) -> None:
+        """What the supervisor does, in the terminal of `make run`."""
+        self.stderr.write(f"pyq_run: {line}")
