@@ -342,6 +342,9 @@ CELERY_TASK_ROUTES = {**_RUN_ROUTES, **_CATALOG_ROUTES}
 CELERY_TASK_SOFT_TIME_LIMIT = PYQ_RUN_TIME_LIMIT
 CELERY_TASK_TIME_LIMIT = PYQ_RUN_TIME_LIMIT + 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker that lost the broker tries again for ever (2 s, 4 s ... then every 30 s): Celery's
+# default of 100 attempts ended the worker after about 45 minutes of outage (ADR 33).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(CELERY_DIR / "beat-schedule")
 CELERY_BEAT_SCHEDULE = {
