@@ -27,6 +27,7 @@ from pyq_site.env import (
     env_str,
     local_secret_key,
 )
+from pyq_site.folders import file_url_folder, make_folders, sqlite_folder
 from pyq_site.security import DEFAULT_CSP, keep_private
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -352,6 +353,19 @@ CELERY_BEAT_SCHEDULE = {
     # fail those lost too often, and those stuck past the run time limit.
     "recover-runs": {"task": RECOVER_RUNS, "schedule": 60.0},
 }
+
+# --- Folders ------------------------------------------------------------------------------
+# Every folder named above exists at start, whatever the broker and storage: a fresh data
+# folder starts with Redis too (beat's schedule folder). pyq_site/folders.py, ADR 33.
+make_folders(
+    [
+        ("PYQ_DATA_DIR", Path(CELERY_BEAT_SCHEDULE_FILENAME).parent),
+        ("PYQ_MEDIA_ROOT", MEDIA_ROOT if _storage == "filesystem" else None),
+        ("DATABASE_URL", sqlite_folder(_sqlite_path)),
+        ("PYQ_RESULT_BACKEND", file_url_folder(CELERY_RESULT_BACKEND)),
+        ("PYQ_MODEL_CACHE_DIR", Path(os.environ["PYQ_MODEL_CACHE_DIR"])),
+    ]
+)
 
 # --- Cache: rate-limit counters and API concurrency slots, shared by every process -----------
 # Redis when the broker is Redis (keys prefixed "pyq:"), else the database's pyq_cache table
