@@ -20,16 +20,15 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from automations.documents import local_path
-from automations.engine.fields import PageText
 from automations.engine.pipeline import RetryPolicy, parse_pipeline, run_pipeline_batch
 from automations.engine.steps import DocumentInfo, StepContext
-from automations.models import Run
+from automations.models import Page, Run
 from automations.pipelines import DEFAULT_PIPELINE
 from automations.runs.claim import RunBusy, claim
 from automations.runs.faults import BATCH_ERRORS, MISSING_FILE, fault
 from automations.runs.recovery import Heartbeat, fail_running_steps, finish, finish_succeeded
 from automations.runs.services import RunServices
-from automations.runs.store import BatchWriter, StepRunStore, pages_of
+from automations.runs.store import BatchWriter, StepRunStore, page_text, pages_of
 
 log = logging.getLogger(__name__)
 
@@ -151,12 +150,12 @@ def _execute(runs: list[Run]) -> list[str | None]:
 
 
 def _item(
-    run: Run, pages: list[PageText], writer: BatchWriter, stack: contextlib.ExitStack
+    run: Run, pages: list[Page], writer: BatchWriter, stack: contextlib.ExitStack
 ) -> tuple[StepContext, StepRunStore]:
     """What the engine runs for one run: its context (the document, opened on this machine,
     and its stored pages) and the store of its step rows."""
     document = run.document
-    services = RunServices(run, pages, writer)
+    services = RunServices(run, [page_text(page) for page in pages], writer)
     context = StepContext(
         document=DocumentInfo(
             name=document.original_name,

@@ -18,11 +18,12 @@ def load_pages(document: Document) -> list[PageText]:
     return [page_text(page) for page in document.pages.all()]
 
 
-def pages_of(document_ids: list[int]) -> dict[int, list[PageText]]:
-    """The stored pages of several documents, in one query."""
-    pages: dict[int, list[PageText]] = {}
+def pages_of(document_ids: list[int]) -> dict[int, list[Page]]:
+    """The stored pages of several documents, in one query (each document's are read back
+    with page_text by its run, so that one whose rows cannot be read fails alone)."""
+    pages: dict[int, list[Page]] = {}
     for page in Page.objects.filter(document__in=document_ids).order_by("document", "number"):
-        pages.setdefault(page.document_id, []).append(page_text(page))
+        pages.setdefault(page.document_id, []).append(page)
     return pages
 
 

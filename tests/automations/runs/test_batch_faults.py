@@ -11,7 +11,7 @@ import pytest
 
 from automations import intake
 from automations.engine.steps import StepContext, StepOutcome
-from automations.models import Document, Run, StepRun
+from automations.models import Document, Page, Run, StepRun
 from automations.runs.execute import execute_run
 from automations.runs.faults import MISSING_FILE
 
@@ -97,6 +97,22 @@ def test_a_document_whose_file_is_missing_fails_alone_with_its_reason(org):
         "c.txt": ("succeeded", ""),
     }
     assert not Run.objects.get(pk=runs[1].pk).steps.exists()  # no step started for it
+
+
+def test_a_document_whose_stored_pages_cannot_be_read_back_fails_alone(org):
+    runs = queue(org, ["a.txt", "damaged.txt", "b.txt"], read_then())
+    damaged = Document.objects.get(original_name="damaged.txt")
+    Page.objects.create(document=damaged, number=1, text="x", method="ocr", lines=[{"t": "x"}])
+
+    execute_run(runs[0].pk)
+
+    outcome = results(runs)
+    assert outcome["a.txt"] == outcome["b.txt"] == ("succeeded", "")
+    assert outcome["damaged.txt"] == (
+        "failed",
+        "Something went wrong on our side while opening this document (KeyError). It has "
+        "been logged; retry the run later.",
+    )
 
 
 def test_a_step_that_crashes_on_one_document_fails_that_run_and_the_others_go_on(org, fault_steps):
