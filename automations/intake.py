@@ -2,7 +2,8 @@
 
 What views, the API, commands and triggers call to bring documents in. A refused file
 stores nothing: no row and no file. The runs are sent to the workers by runs.queue once
-their transaction has committed.
+their transaction has committed; a broker that cannot be reached then leaves them queued
+for the sweeper, and the upload stands, files and all.
 """
 
 from __future__ import annotations
@@ -254,10 +255,12 @@ def _save_documents(
                 for d in documents
             ]
             Run.objects.bulk_create(runs)
-            if enqueue:
-                enqueue_runs(runs)
     except BaseException:
         # Store nothing half: the rows are gone with the transaction, so the files go too.
         for document in documents:
             document.file.delete(save=False)
         raise
+    if enqueue:
+        # Once committed, the queued runs are the record: their message is only a nudge, and
+        # one that cannot be sent is owed by the sweeper (runs/queue.py), never an error here.
+        enqueue_runs(runs)

@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 
 import dj_database_url
 
-from automations.runs.routes import RECOVER_RUNS
+from automations.runs.routes import RECOVER_RUNS, REDELIVER_SECONDS, SWEEP_SECONDS
 from automations.runs.routes import ROUTES as _RUN_ROUTES
 from catalog.routes import ROUTES as _CATALOG_ROUTES
 from pyq_site.env import (
@@ -324,7 +324,10 @@ if _broker_scheme == "filesystem":
     }
     CELERY_RESULT_BACKEND = env_str("PYQ_RESULT_BACKEND", f"file://{CELERY_DIR / 'results'}")
 elif _broker_scheme.startswith("redis"):
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": PYQ_RUN_TIME_LIMIT * 2}
+    # A message a worker took and never acknowledged (it died) is delivered again after 5
+    # minutes. A copy of a message whose run a live worker still holds finds the run's lease
+    # current and does nothing (docs/architecture.md, 35); the sweeper covers the rest.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": REDELIVER_SECONDS}
     CELERY_RESULT_BACKEND = env_str("PYQ_RESULT_BACKEND", CELERY_BROKER_URL)
 else:
     CELERY_RESULT_BACKEND = env_str("PYQ_RESULT_BACKEND", "") or None
@@ -349,9 +352,10 @@ CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(CELERY_DIR / "beat-schedule")
 CELERY_BEAT_SCHEDULE = {
-    # Queue again the runs of lost workers (they resume after their last finished step),
-    # fail those lost too often, and those stuck past the run time limit.
-    "recover-runs": {"task": RECOVER_RUNS, "schedule": 60.0},
+    # The sweeper (automations/runs/recovery.py): queue again the runs of lost workers (their
+    # 30 s lease ran out; they resume after their last finished step), fail those lost too
+    # often, send queued runs owed a message (the broker was down), fail what is stuck.
+    "recover-runs": {"task": RECOVER_RUNS, "schedule": SWEEP_SECONDS},
 }
 
 # --- Folders ------------------------------------------------------------------------------

@@ -46,6 +46,14 @@ class Run(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # The worker that holds a running run ("host:pid") and until when (its heartbeat renews
+    # the lease); another worker may take the run over once the lease has run out or the
+    # holder's process is gone (automations/runs/claim.py).
+    worker = models.CharField(max_length=255, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    # When a message was last sent (or is about to be) for this queued run; None while one is
+    # owed because the broker could not be reached. The sweeper sends what is owed or old.
+    nudged_at = models.DateTimeField(null=True, blank=True, default=timezone.now)
     pages_total = models.PositiveIntegerField(default=0)
     pages_done = models.PositiveIntegerField(default=0)
     attempts = models.PositiveIntegerField(default=0)

@@ -1,4 +1,10 @@
-"""Claiming runs for a worker, with per-organization fairness.
+"""Claiming runs for a worker: leases, and per-organization fairness.
+
+A worker that claims a run writes its name (host:pid) and a short lease on it; its heartbeat
+(recovery.Heartbeat) renews the lease every HEARTBEAT_SECONDS. Another worker (a redelivered
+message, or the sweeper's nudge) may take a running run over once its lease has run out, or
+at once when its holder was a process of this machine that is gone; a run whose holder is
+alive is never taken twice (RunBusy).
 
 An organization has at most PYQ_ORG_MAX_RUNNING runs running while other organizations'
 runs wait; alone in the queue, it may use every idle worker. A run that cannot start yet
@@ -8,7 +14,10 @@ stays with the broker until the run starts, so no wake-up can be lost.
 
 from __future__ import annotations
 
-from datetime import timedelta
+import os
+import socket
+from datetime import datetime, timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -20,18 +29,23 @@ from automations.models import Run
 
 QUEUE_ORDER = ("-is_test", "created_at", "pk")  # a builder's test first, then oldest first
 OCR_KINDS = {"pdf", "png", "jpeg", "tiff"}
+LEASE_SECONDS = 30  # how long a claim or a heartbeat holds a run
+HEARTBEAT_SECONDS = 10.0  # how often a worker renews the leases of its runs
+MAX_RUN_ATTEMPTS = 3  # times a run is started before a lost worker fails it for good
 
 
 class RunBusy(Exception):
-    """Another worker holds the run (its heartbeat is fresh): try again later."""
+    """A live worker holds the run (its lease is current): this message has nothing to do."""
 
 
 def claim(run_id: int, batch_size: int = 1) -> list[Run] | None:
     """Mark the run (and up to batch_size - 1 other queued runs) running.
 
     Returns [] when the run is gone or finished, and None when it must wait for a slot of
-    its organization; raises RunBusy when another worker holds it (a redelivered message
-    while the first worker still sends heartbeats).
+    its organization; raises RunBusy when a live worker holds it (a redelivered message
+    while the first worker still renews its lease). A running run whose holder is gone is
+    taken over and resumes after its last finished step, unless it was started
+    MAX_RUN_ATTEMPTS times already: then it is left to the sweeper, which fails it.
 
     No organization has more than PYQ_ORG_MAX_RUNNING runs running while another
     organization's runs wait (with nobody else waiting, idle workers take its runs): the rows of the
@@ -46,8 +60,11 @@ def claim(run_id: int, batch_size: int = 1) -> list[Run] | None:
         run = Run.objects.select_for_update().filter(pk=run_id).first()
         if run is None or not run.is_active:
             return []
-        if run.status == Run.Status.RUNNING and _fresh(run.heartbeat_at, now):
-            raise RunBusy(run_id)
+        if run.status == Run.Status.RUNNING:
+            if held(run, now):
+                raise RunBusy(run_id)
+            if run.attempts >= MAX_RUN_ATTEMPTS:
+                return []  # lost too often: the sweeper fails it with a reason
         # (pk, organization id, pages that may need OCR) of queued candidates
         others: list[tuple[int, int, int]] = []
         if batch_size > 1:
@@ -81,7 +98,11 @@ def claim(run_id: int, batch_size: int = 1) -> list[Run] | None:
                 ids.append(pk)
                 pages += ocr_pages
         Run.objects.filter(pk__in=ids).update(
-            status=Run.Status.RUNNING, heartbeat_at=now, attempts=F("attempts") + 1
+            status=Run.Status.RUNNING,
+            heartbeat_at=now,
+            worker=worker_name(),
+            lease_until=now + timedelta(seconds=LEASE_SECONDS),
+            attempts=F("attempts") + 1,
         )
         Run.objects.filter(pk__in=ids, started_at__isnull=True).update(started_at=now)
     return list(
@@ -98,13 +119,48 @@ def _ocr_pages(kind: str, pages: int) -> int:
     return max(1, pages) if kind in OCR_KINDS else 0
 
 
-def lease() -> timedelta:
-    """How long a run's heartbeat stays fresh: a step's time limit and a minute."""
-    return timedelta(seconds=settings.PYQ_STEP_TIME_LIMIT + 60)
+def worker_name() -> str:
+    """This process as the holder of a run: its host name and process id. Computed at each
+    claim, since Celery's pool processes are forked after this module is imported."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _fresh(heartbeat_at, now) -> bool:
-    return heartbeat_at is not None and heartbeat_at > now - lease()
+def held(run: Run, now: datetime) -> bool:
+    """Whether a live worker holds this running run: its lease has not run out and its
+    holder is not a process of this machine that is gone. A run claimed before leases
+    existed (no lease_until) is held while its heartbeat is younger than legacy_lease()."""
+    if run.lease_until is None:
+        return run.heartbeat_at is not None and run.heartbeat_at > now - legacy_lease()
+    return run.lease_until > now and not holder_gone(run.worker)
+
+
+def holder_gone(worker: str) -> bool:
+    """Whether `worker` (host:pid) was a process of this machine that no longer runs. A
+    holder on another machine is never known to be gone: its lease decides."""
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    return not _process_alive(int(pid))
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process has this id
+    try:  # a killed process its parent has not reaped yet is a zombie: gone too
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return True
+    return not state or state[0] not in {"Z", "X"}
+
+
+def legacy_lease() -> timedelta:
+    """How long the heartbeat of a run claimed without a lease (by a worker of the version
+    before leases, during an upgrade) holds it: a step's time limit and two minutes."""
+    return timedelta(seconds=settings.PYQ_STEP_TIME_LIMIT + 120)
 
 
 def _free_slots(org_ids: set[int], limit: int) -> dict[int, int] | None:

@@ -124,6 +124,7 @@ def retry_run(run: Run, *, user: User | None = None, whole: bool = False) -> Run
             run.pipeline, run.workflow_version = latest.spec, latest
         run.steps.exclude(status=StepRun.Status.SUCCEEDED).delete()
         run.status, run.error, run.finished_at, run.heartbeat_at = Run.Status.QUEUED, "", None, None
+        run.worker, run.lease_until, run.nudged_at = "", None, timezone.now()
         run.trigger, run.triggered_by, run.attempts = Run.Trigger.RETRY, user, 0
         run.save()
         enqueue_run(run)

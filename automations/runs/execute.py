@@ -60,17 +60,16 @@ def execute_run(run_id: int, *, batch_size: int | None = None) -> bool:
 
 def execute_runs(run_ids: list[int]) -> list[int]:
     """Execute the runs of one message, a batch at a time (see execute_run, which also takes
-    other queued runs). Returns the runs that are still queued and could not be started
-    here, for the caller to send again on their own."""
+    other queued runs). A running one is tried too: claim takes it over if its worker is
+    gone, and leaves it (RunBusy) if not. Returns the runs that are still queued and could
+    not be started here, for the caller to send again on their own."""
     remaining = list(run_ids)
     left: list[int] = []
     while remaining:
-        queued = set(
-            Run.objects.filter(pk__in=remaining, status=Run.Status.QUEUED).values_list(
-                "pk", flat=True
-            )
+        active = set(
+            Run.objects.filter(pk__in=remaining, status__in=Run.ACTIVE).values_list("pk", flat=True)
         )
-        remaining = [pk for pk in remaining if pk in queued]
+        remaining = [pk for pk in remaining if pk in active]
         if not remaining:
             break
         head, remaining = remaining[0], remaining[1:]

@@ -1,12 +1,20 @@
 """The only sender of run tasks: after the transaction that made the runs has committed.
 
+A run committed as queued is the source of truth (an outbox); its message is only a nudge
+to the workers. A nudge that cannot be sent (the broker is down) is logged and the runs are
+marked as owed one (nudged_at = None); it never fails the request or the task that made
+them. The sweeper (recovery.sweep, on the beat and when a worker starts) sends what is owed.
+
 Tasks are sent by their pinned names (routes.py), to the queue the routing table gives
 them; this module imports no task code, so that the tasks may use it to send again.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import random
+from collections.abc import Sequence
 
 from celery import current_app
 from django.conf import settings
@@ -14,6 +22,8 @@ from django.db import transaction
 
 from automations.models import Run
 from automations.runs.routes import PROCESS_RUN, PROCESS_RUNS
+
+log = logging.getLogger(__name__)
 
 # A run whose organization is at its limit of running runs asks again after about this
 # many seconds (with jitter). Its message stays with the broker until the run starts: the
@@ -30,15 +40,43 @@ def enqueue_runs(runs: list[Run]) -> None:
     """Send runs to the workers in one message once their transaction has committed; a
     worker executes them in batches (automations.runs.execute.execute_runs)."""
     ids = [run.pk for run in runs]
-    if len(ids) == 1:
-        transaction.on_commit(lambda: send(PROCESS_RUN, ids[0]))
-    elif ids:
-        transaction.on_commit(lambda: send(PROCESS_RUNS, ids))
+    if ids:
+        transaction.on_commit(functools.partial(nudge, ids))
 
 
-def send_when_free(run_id: int) -> None:
-    """Another worker holds this run; look again once its lease could have run out."""
-    send(PROCESS_RUN, run_id, countdown=settings.PYQ_STEP_TIME_LIMIT + 60)
+def nudge_in_batches(run_ids: Sequence[int]) -> None:
+    """Nudge runs once their transaction has committed, one message per worker batch
+    (PYQ_BATCH_SIZE runs): what the sweeper sends, so that several workers share them."""
+    size = settings.PYQ_BATCH_SIZE
+    for start in range(0, len(run_ids), size):
+        transaction.on_commit(functools.partial(nudge, list(run_ids[start : start + size])))
+
+
+def nudge(run_ids: list[int]) -> bool:
+    """Send one message for these runs (process_run for one, process_runs for several).
+    When the broker cannot be reached, log it, mark the runs that are still queued as owed
+    a nudge for the sweeper, and return False: the runs stay queued, nothing is lost."""
+    try:
+        if len(run_ids) == 1:
+            send(PROCESS_RUN, run_ids[0])
+        else:
+            send(PROCESS_RUNS, run_ids)
+    except Exception:  # any broker error: the queued runs are the record, the sweeper sends
+        log.warning(
+            "could not send runs %s to the workers; the sweeper will", run_ids, exc_info=True
+        )
+        _owe(run_ids)
+        return False
+    return True
+
+
+def _owe(run_ids: list[int]) -> None:
+    """Mark queued runs as owed a nudge, for the sweeper's next round. Should the database
+    fail too, they keep their time of nudge, and the sweeper sends them when it is old."""
+    try:
+        Run.objects.filter(pk__in=run_ids, status=Run.Status.QUEUED).update(nudged_at=None)
+    except Exception:
+        log.warning("could not mark runs %s as owed a nudge", run_ids, exc_info=True)
 
 
 def wait_for_slot(run_id: int) -> None:

@@ -20,7 +20,7 @@ from automations.engine.steps import (
 from automations.models import Document, Page, Run, StepRun
 from automations.runs import execute as executor
 from automations.runs import recovery, tasks
-from automations.runs.claim import RunBusy
+from automations.runs.claim import RunBusy, worker_name
 from automations.runs.control import cancel_run, reprocess, retry_run, start_run
 from automations.runs.execute import execute_run
 from automations.runs.store import StepRunStore
@@ -147,7 +147,9 @@ def test_email_body_is_read_and_each_attachment_becomes_its_own_document(
     assert skipped[0].startswith("Attachment tool.exe was skipped:")
     # Redelivered after its worker died: the attachments are not made twice.
     stale = timezone.now() - timedelta(hours=1)
-    Run.objects.filter(pk=run.pk).update(status=Run.Status.RUNNING, heartbeat_at=stale)
+    Run.objects.filter(pk=run.pk).update(
+        status=Run.Status.RUNNING, heartbeat_at=stale, lease_until=stale
+    )
     StepRun.objects.filter(run=run).delete()
     execute_run(run.pk)
     assert document.attachments.count() == 2
@@ -501,7 +503,8 @@ def test_a_redelivered_run_with_conditions_does_each_step_once(org, test_steps):
     execute_run(run.pk)
     before = {s.step_id: (s.pk, s.status, s.log, s.finished_at) for s in run.steps.all()}
     # The message comes again as if the worker had died before acknowledging it.
-    Run.objects.filter(pk=run.pk).update(status=Run.Status.RUNNING, heartbeat_at=None)
+    expired = timezone.now() - timedelta(seconds=1)
+    Run.objects.filter(pk=run.pk).update(status=Run.Status.RUNNING, lease_until=expired)
     CALLS.clear()
 
     execute_run(run.pk)
@@ -935,13 +938,13 @@ def test_recovery_leaves_live_and_recently_quiet_runs_alone(org, settings):
     }
 
 
-def test_the_beat_recovers_lost_runs_every_minute(org, settings):
+def test_the_beat_sweeps_every_15_seconds(org, settings):
     schedule = settings.CELERY_BEAT_SCHEDULE["recover-runs"]
-    assert (schedule["task"], schedule["schedule"]) == ("automations.tasks.recover_runs", 60.0)
+    assert (schedule["task"], schedule["schedule"]) == ("automations.tasks.recover_runs", 15.0)
     run = run_of(make_document(org, "a.txt", b"a"))
     lose_worker(run)
 
-    assert tasks.recover_runs.run() == {"requeued": [run.pk], "failed": []}
+    assert tasks.recover_runs.run() == {"requeued": [run.pk], "failed": [], "nudged": []}
 
 
 @pytest.mark.django_db(transaction=True)
@@ -951,7 +954,9 @@ def test_a_worker_keeps_the_heartbeat_of_its_runs_fresh_during_a_long_step(monke
     org = OrganizationFactory()
     run = run_of(make_document(org, "a.txt", b"a"))
     old = timezone.now() - timedelta(minutes=5)
-    Run.objects.filter(pk=run.pk).update(status=Run.Status.RUNNING, heartbeat_at=old)
+    Run.objects.filter(pk=run.pk).update(
+        status=Run.Status.RUNNING, heartbeat_at=old, lease_until=old, worker=worker_name()
+    )
 
     with recovery.Heartbeat([run.pk], interval=0.05):
         deadline = time.monotonic() + 5
@@ -960,5 +965,6 @@ def test_a_worker_keeps_the_heartbeat_of_its_runs_fresh_during_a_long_step(monke
 
     beat = Run.objects.get(pk=run.pk).heartbeat_at
     assert beat > old
+    assert Run.objects.get(pk=run.pk).lease_until == beat + timedelta(seconds=30)  # renewed
     time.sleep(0.2)
     assert Run.objects.get(pk=run.pk).heartbeat_at == beat  # it stopped with the block
