@@ -1,6 +1,9 @@
 """End to end: a worker process killed in the middle of a run leaves the run to be picked up
 again. The beat's recovery queues it again, a new worker resumes it after its last
-finished step, and every finished step ran exactly once."""
+finished step, and every finished step ran exactly once. Within seconds, and with no
+sweep by the test: when only the pool process is killed, Celery delivers its message
+again and the next pool process takes the run over (its holder is gone); when the whole
+worker is killed, the next worker to start sweeps and takes it over."""
 
 from __future__ import annotations
 
@@ -92,6 +95,11 @@ class Workers:
     def pids(self) -> list[str]:
         return [line.split()[1] for line in self.steps_log.read_text().splitlines()]
 
+    def kill_pool_process(self) -> None:
+        """SIGKILL the pool process that runs the blocking step, and only it; its worker's
+        main process lives on and starts another."""
+        os.kill(int(self.pids()[-1]), signal.SIGKILL)
+
 
 @pytest.fixture
 def workers(transactional_db, settings, tmp_path):
@@ -151,3 +159,52 @@ def test_a_run_survives_its_worker_being_killed_mid_step(workers, settings):
         "The worker running this step stopped; it starts again.",
         "Started.",
     ]
+
+
+def resumed_in(workers: Workers, run: Run, log: Path, seconds: float) -> Run:
+    """Wait (no sweep by the test) until the killed run finishes again; it must."""
+    workers.release.touch()
+
+    def done():
+        return not Run.objects.filter(pk=run.pk, status__in=Run.ACTIVE).exists()
+
+    wait_for(done, seconds, "the run to resume and finish", log)
+    run.refresh_from_db()
+    assert workers.calls() == ["before", "block-start", "block-start", "block-end", "after"]
+    assert [(s.step_id, s.status, s.attempts) for s in run.steps.all()] == [
+        ("text", "succeeded", 1),
+        ("before", "succeeded", 1),
+        ("block", "succeeded", 2),
+        ("after", "succeeded", 1),
+    ]
+    return run
+
+
+def block_a_run(workers: Workers, log: Path) -> Run:
+    org = OrganizationFactory()
+    document = intake.ingest(org, io.BytesIO(b"Invoice 42, total 9.00"), "a.txt", pipeline=PIPELINE)
+    wait_for(lambda: "block-start" in workers.calls(), 30, "the step to start", log)
+    return document.runs.get()
+
+
+def test_a_run_whose_pool_process_is_killed_resumes_within_seconds(workers):
+    log = workers.start("first")
+    run = block_a_run(workers, log)
+
+    workers.kill_pool_process()
+
+    run = resumed_in(workers, run, log, 20)
+    assert (run.status, run.error, run.attempts) == (Run.Status.SUCCEEDED, "", 2)
+    pids = workers.pids()
+    assert pids[1] != pids[2]  # the killed pool process, then its successor
+
+
+def test_a_killed_workers_run_resumes_as_soon_as_a_worker_starts_again(workers):
+    first = workers.start("first")
+    run = block_a_run(workers, first)
+    workers.kill(0)  # the whole worker: its message stays unacknowledged (or is lost)
+
+    second = workers.start("second")
+
+    run = resumed_in(workers, run, second, 30)
+    assert (run.status, run.error, run.attempts) == (Run.Status.SUCCEEDED, "", 2)
