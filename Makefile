@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint format check clean eval bench
+.PHONY: run test install lint format check clean eval bench faults
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,12 @@ bench: $(STAMP)
 	$(PY) bench/ocr.py --engine tesseract
 	$(PY) bench/latency.py
 	$(PY) bench/report.py
+
+# The fault proof (issue 10): workers killed and Redis stopped while documents run, on
+# PostgreSQL (DATABASE_URL, default the local server) and a Redis of its own. CI runs
+# FAULTS_ARGS="--docs 100 --kills 5".
+faults: $(STAMP)
+	$(PY) bench/faults.py $(FAULTS_ARGS)
 
 # mypy holds these to their types; automations/runs joins once it exists (issue 9's move).
 MYPY_TARGETS := automations/engine automations/steps catalog/runtime $(wildcard automations/runs)
