@@ -2,7 +2,9 @@
 
 Workers reach this through RunServices.send_email. Errors become step failures a person
 understands: a mail server that is down or answers "try later" (4xx) is transient and the
-engine tries again; a refused address, a refused login or a 5xx answer is not.
+engine tries again; a refused address, a refused login or a 5xx answer is not. A message sent
+with the key of its step's action has a Message-ID made from it: the same when the step is
+tried again or resumed, and counted once against the quota.
 """
 
 from __future__ import annotations
@@ -45,18 +47,22 @@ def send_email(
     html: str | None = None,
     reply_to: str | None = None,
     attachments: Sequence[tuple[str, bytes, str]] = (),
+    key: str | None = None,
 ) -> dict:
-    """Send one message from DEFAULT_FROM_EMAIL; returns {"message_id": "<...>"}.
+    """Send one message from DEFAULT_FROM_EMAIL; returns {"message_id": "<...>"}, made from
+    `key` when there is one (a new one each time otherwise).
 
-    The message counts against its organization's quota before it goes; one that fails is
-    taken off again. HTML that loads content from elsewhere is refused (unless allowed)."""
+    The message counts against its organization's quota before it goes, once per
+    Message-ID; one that fails is taken off again. HTML that loads content from elsewhere
+    is refused (unless allowed)."""
     if html and not settings.PYQ_EMAIL_ALLOW_REMOTE_CONTENT:
         found = remote_content(html)
         if found:
             raise StepFailed(f"The email was not sent: {remote_content_message(found)}")
-    sent = _count_against_quota(run, len(to))
+    message_id = _message_id(run, key)
+    sent = _count_against_quota(run, len(to), message_id)
     try:
-        return _send(run, to, subject, text, html, reply_to, attachments)
+        return _send(run, message_id, to, subject, text, html, reply_to, attachments)
     except BaseException:
         if sent is not None:
             SentEmail.objects.filter(pk=sent.pk).delete()
@@ -66,15 +72,24 @@ def send_email(
 QUOTA_WINDOW = timedelta(hours=24)
 
 
-def _count_against_quota(run: Run, recipients: int) -> SentEmail | None:
+def _message_id(run: Run, key: str | None) -> str:
+    if key:
+        return f"<{key}.pyq-run-{run.pk}@{_sender_domain()}>"
+    return make_msgid(idstring=f"pyq-run-{run.pk}", domain=_sender_domain())
+
+
+def _count_against_quota(run: Run, recipients: int, message_id: str = "") -> SentEmail | None:
     """Record the message, or fail the step (not retried) when the organization's
     recipients in the last 24 hours would pass PYQ_EMAIL_QUOTA_PER_DAY. The organization's
-    row is locked while counting, so that workers sending at once count one after another."""
+    row is locked while counting, so that workers sending at once count one after another.
+    A message already recorded (a resumed step sends it again) is not counted twice."""
     quota = settings.PYQ_EMAIL_QUOTA_PER_DAY
     if not quota:
         return None
     with transaction.atomic():
         Organization.objects.select_for_update().filter(pk=run.organization_id).first()
+        if message_id and SentEmail.objects.filter(message_id=message_id).exists():
+            return None  # counted when it was first sent; kept if this attempt fails
         since = timezone.now() - QUOTA_WINDOW
         used = (
             SentEmail.objects.filter(
@@ -90,12 +105,16 @@ def _count_against_quota(run: Run, recipients: int) -> SentEmail | None:
                 f"{recipients} (room for {left} more). Ask your administrator to raise the limit."
             )
         return SentEmail.objects.create(
-            organization_id=run.organization_id, run=run, recipients=recipients
+            organization_id=run.organization_id,
+            run=run,
+            recipients=recipients,
+            message_id=message_id,
         )
 
 
 def _send(
     run: Run,
+    message_id: str,
     to: list[str],
     subject: str,
     text: str,
@@ -103,7 +122,6 @@ def _send(
     reply_to: str | None,
     attachments: Sequence[tuple[str, bytes, str]],
 ) -> dict:
-    message_id = make_msgid(idstring=f"pyq-run-{run.pk}", domain=_sender_domain())
     message = EmailMultiAlternatives(
         subject=subject,
         body=text,

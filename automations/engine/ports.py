@@ -13,12 +13,17 @@ Two implementations:
   without a database (pages, images, artefacts, tags and a document store live in the
   object) and refuses, with the reason, what cannot (sending mail, adding table rows).
 
+An action outside Pyq (a webhook's delivery, a mail) is begun with `begin_action`, which
+records it before the first attempt and gives it a key that stays the same when the step is
+tried again or resumed after its worker stopped (ADR 34).
+
 Pure Python, no Django.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -42,6 +47,17 @@ NO_PAGE_LIMIT = 1_000_000
 class Unavailable(StepFailed):
     """This run cannot do what the step asks (no mail settings, no tables): the step fails
     with a message that says where it works."""
+
+
+@dataclass(frozen=True)
+class Action:
+    """An effect outside Pyq a step is about to have (a webhook's delivery, a mail), as
+    `StepServices.begin_action` recorded it before the first attempt."""
+
+    key: str  # its idempotency key: the same on every attempt, retry and resumption
+    # An earlier execution of this step began the same action and stopped before the step
+    # finished: it may have happened already, and this is a repeat with the same key.
+    repeat: bool = False
 
 
 @runtime_checkable
@@ -91,7 +107,8 @@ class StepServices(Protocol):
         """The picture of page `number`, or None when there is none."""
 
     def save_artifact(self, filename: str, data: bytes, content_type: str) -> str:
-        """Keep a file the step made (a redacted copy); returns a reference to it."""
+        """Keep a file the step made (a redacted copy); returns a reference to it. A file
+        of the same name this step kept before (a resumed step) is replaced."""
 
     # --- delivering (webhook, email, table) ----------------------------------------------
     @property
@@ -103,10 +120,16 @@ class StepServices(Protocol):
         """The address of this run's page, for links in mail ("" when there is none)."""
 
     def send_email(self, **message: Any) -> dict:
-        """Send one mail (to, subject, text, html, reply_to, attachments)."""
+        """Send one mail (to, subject, text, html, reply_to, attachments, and the key of the
+        action that makes its Message-ID): ``{"message_id": ...}``."""
 
     def append_table_row(self, table: str, values: dict) -> dict:
         """Add one row to the organization's table: ``{"table": name, "row": id}``."""
+
+    def begin_action(self, kind: str) -> Action:
+        """Record, before its first attempt, that this step is about to act outside Pyq
+        (`kind`: "webhook", "email"), and get the action's key, the same on every attempt,
+        retry and resumption of this step in this run, for receivers to skip a repeat by."""
 
     def sleep(self, seconds: float) -> None:
         """Wait between a webhook's attempts."""
@@ -187,6 +210,10 @@ class MemoryServices:
 
     def append_table_row(self, table: str, values: dict) -> dict:
         raise Unavailable("Adding rows to a table needs the dashboard's database (workflows).")
+
+    def begin_action(self, kind: str) -> Action:
+        """A new key for each action: nothing in memory outlives the run to resume it."""
+        return Action(uuid.uuid4().hex)
 
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)

@@ -130,6 +130,10 @@ class StepRun(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     warnings = models.JSONField(default=list, blank=True)
     seconds = models.FloatField(null=True, blank=True)
+    # What the step began outside Pyq (a webhook's delivery, a mail), written before its first
+    # attempt: {"kind", "key", "executions": how many executions of the step began it,
+    # "began_at"}. More than one execution: it may have happened twice, with the same key.
+    action = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["position"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import time
+import uuid
 from typing import Any
 
 import numpy as np
@@ -20,15 +21,26 @@ from automations import delivery
 from automations.engine.extract import PageResult, parse_email
 from automations.engine.fields import PageText
 from automations.engine.filetypes import InputLimits
+from automations.engine.ports import Action
 from automations.engine.similarity import near_duplicates
 from automations.engine.steps import StepFailed
 from automations.intake import AttachmentError, ingest_attachments
-from automations.models import Artifact, Document, DocumentEmbedding, Page, Run
-from automations.runs.store import BatchWriter, load_pages, page_fields, page_text, save_page
+from automations.models import Artifact, Document, DocumentEmbedding, Page, Run, StepRun
+from automations.runs.store import (
+    BatchWriter,
+    load_pages,
+    page_fields,
+    page_text,
+    record_action,
+    save_page,
+)
 from automations.tables import append_row
 from catalog.runtime.embeddings import Embedder, load_embedder
 from catalog.runtime.ocr import OcrEngine, get_ocr_engine
 from pyq_site.uploads import input_limits
+
+# The namespace of actions' keys (UUID 5 of a run's step and the action's kind).
+ACTIONS = uuid.UUID("5b0c4a52-8f6e-4d4e-9a53-7079712d6163")
 
 
 class RunServices:
@@ -44,6 +56,8 @@ class RunServices:
         self.run = run
         self.document = run.document
         self.current_step = ""
+        self.current_row: StepRun | None = None  # the current step's row (its store's)
+        self.begun: dict[str, bool] = {}  # keys of actions begun here -> whether a repeat
         # The document's stored pages, kept up to date as extract_text stores more.
         self.pages = load_pages(self.document) if pages is None else list(pages)
         self.writer = writer or BatchWriter([run])
@@ -140,9 +154,14 @@ class RunServices:
             return Image.open(io.BytesIO(fh.read())).convert("RGB")
 
     def save_artifact(self, filename: str, data: bytes, content_type: str) -> str:
-        artifact = Artifact(
-            run=self.run, step_id=self.current_step, name=filename, content_type=content_type
-        )
+        """Keep the file; one of that name this step kept before (its worker stopped after
+        saving it) is replaced, so a resumed step leaves one copy, under the same reference."""
+        artifact = Artifact.objects.filter(
+            run=self.run, step_id=self.current_step, name=filename
+        ).first() or Artifact(run=self.run, step_id=self.current_step, name=filename)
+        if artifact.file:
+            artifact.file.delete(save=False)
+        artifact.content_type = content_type
         artifact.file.save(filename, ContentFile(data), save=False)
         artifact.save()
         return str(artifact.uid)
@@ -164,8 +183,29 @@ class RunServices:
         row = append_row(self.run, self.current_step, table, values)
         return {"table": row.table.name, "row": row.pk}
 
+    def begin_action(self, kind: str) -> Action:
+        """The action's key, from the run and the step (action_key), recorded on the step's
+        row before the first attempt; in this execution, once."""
+        key = action_key(self.run, self.current_step, kind)
+        if key not in self.begun:
+            row = self.current_row
+            if row is not None and row.pk is None:
+                self.writer.flush()
+            self.begun[key] = row is not None and record_action(row, kind, key)
+        return Action(key, repeat=self.begun[key])
+
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
+
+
+def action_key(run: Run, step_id: str, kind: str) -> str:
+    """The idempotency key of a step's action: the same for every attempt, retry and
+    resumption of that step of that run, so nothing needs to be stored before it is known;
+    unique across deployments by the document's random uid. A retry on a newer version of
+    the workflow (whose data may differ), or a new run, gets new keys."""
+    version = run.workflow_version_id or 0
+    name = f"{run.document.uid}/{run.pk}/{version}/{step_id}/{kind}"
+    return uuid.uuid5(ACTIONS, name).hex
 
 
 def _ingest_attachments(run: Run, path: str) -> None:

@@ -3,8 +3,10 @@
 The body is ``{"document": {"name", "kind"}, "data": {...}, "sent_at": iso}``. With a
 secret, each attempt carries ``X-Pyq-Timestamp: <unix seconds>`` and
 ``X-Pyq-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">``; receivers check it
-with ``verify_signature`` below. Requests go through automations.outbound, which refuses
-private addresses unless the worker's ``allow_private_urls`` says otherwise.
+with ``verify_signature`` below. Every request carries ``X-Pyq-Delivery``, the action's key
+(``begin_action``): the same on every attempt, retry and resumption of this step of this run,
+so that receivers skip a repeat by it. Requests go through automations.outbound, which
+refuses private addresses unless the worker's ``allow_private_urls`` says otherwise.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import json
 import logging
 import random
 import time
-import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -105,7 +106,8 @@ class WebhookStep(ValidatingStep):
         config = self.validate(config)
         data, warnings = build_payload(context.outputs, config.get("payload"))
         body = encode_body(context, data)
-        delivery = uuid.uuid4().hex
+        action = context.services.begin_action("webhook")  # recorded before the first request
+        delivery = action.key
         wait = context.services.sleep
         allow_private = context.services.allow_private_urls
         attempts: list[dict] = []
@@ -123,13 +125,19 @@ class WebhookStep(ValidatingStep):
                 attempt["error"],
             )
             if attempt["error"] == "":
-                output = {"delivered": True, "delivery": delivery, "attempts": attempts}
+                output = _output(True, delivery, attempts, action.repeat)
                 return StepOutcome(output=output, warnings=warnings)
             if not transient or n == config["attempts"]:
                 break
             wait(backoff_seconds(n))
-        failed = {"delivered": False, "delivery": delivery, "attempts": attempts}
+        failed = _output(False, delivery, attempts, action.repeat)
         raise StepFailed(_failure_message(attempts), output=failed)
+
+
+def _output(delivered: bool, delivery: str, attempts: list[dict], repeat: bool) -> dict:
+    """The step's output; `repeat` only when a restarted step sent again with the same id."""
+    output = {"delivered": delivered, "delivery": delivery, "attempts": attempts}
+    return {**output, "repeat": True} if repeat else output
 
 
 def _attempt(
@@ -207,7 +215,7 @@ def request_headers(body: bytes, secret: str | None, delivery: str) -> dict[str,
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
-        "X-Pyq-Delivery": delivery,  # the same on every attempt: receivers can skip repeats
+        "X-Pyq-Delivery": delivery,  # the same on every attempt and resumption: skip repeats
     }
     if secret:
         timestamp = str(int(time.time()))

@@ -85,11 +85,31 @@ def step_views(run: Run) -> list[dict]:
                 "config": shown_json(spec.get("config")) if spec.get("config") else "",
                 "fields": ordered_fields(output) if kind == "extract_fields" else [],
                 "webhook_attempts": (output or {}).get("attempts") if kind == "webhook" else None,
+                "repeat": repeat_note(step_run),
                 "output": shown_json(output) if output else "",
                 "artifacts": artifacts.get(key, []),
             }
         )
     return rows
+
+
+REPEATS = {
+    "webhook": "Sent again after a restart, with the same delivery id {key}: the "
+    "receiver may have it twice and can skip the repeat by its X-Pyq-Delivery header.",
+    "email": "Sent again after a restart, with the same Message-ID (key {key}): the "
+    "recipients may have it twice, as the same message.",
+    "": "Done again after a restart, with the same key {key}.",
+}
+
+
+def repeat_note(step_run: StepRun | None) -> str:
+    """What a run page says of a step that acted outside Pyq again after its worker stopped
+    (its row's action began in more than one execution), else ""."""
+    action = step_run.action if step_run is not None else None
+    if not isinstance(action, dict) or (action.get("executions") or 0) < 2:
+        return ""
+    note = REPEATS.get(str(action.get("kind")), REPEATS[""])
+    return note.format(key=action.get("key", ""))
 
 
 def describe_when(when) -> str:

@@ -9,7 +9,7 @@ loads the pages read.
 
 from automations.runs.store.batch import BatchWriter
 from automations.runs.store.pages import load_pages, page_fields, page_text, pages_of, save_page
-from automations.runs.store.steps import CurrentStep, StepRunStore
+from automations.runs.store.steps import CurrentStep, StepRunStore, record_action
 
 __all__ = [
     "BatchWriter",
@@ -19,5 +19,6 @@ __all__ = [
     "page_fields",
     "page_text",
     "pages_of",
+    "record_action",
     "save_page",
 ]

@@ -1,8 +1,8 @@
 """Step results as StepRun rows, one per (run, position), written through the batch's
-BatchWriter.
+BatchWriter, and the action a step begins outside Pyq, written at once.
 
 Idempotent: a redelivered task skips the finished steps, and a step whose worker was lost
-starts again on its own row, keeping what it logged.
+starts again on its own row, keeping what it logged and the action it began.
 """
 
 from __future__ import annotations
@@ -18,9 +18,11 @@ from automations.runs.store.batch import BatchWriter
 
 
 class CurrentStep(Protocol):
-    """The run's services, told which step runs now (its artifacts are filed under it)."""
+    """The run's services, told which step runs now (its artifacts are filed under it, its
+    actions are recorded on its row)."""
 
     current_step: str
+    current_row: StepRun | None
 
 
 class StepRunStore:
@@ -67,17 +69,15 @@ class StepRunStore:
         earlier = self.rows.get(position)
         history: list[dict] = []
         attempts = 0
-        if (
-            earlier is not None
-            and earlier.step_id == spec.id
-            and earlier.status == StepRun.Status.RUNNING
-        ):
+        same_step = earlier is not None and earlier.step_id == spec.id
+        if same_step and earlier is not None and earlier.status == StepRun.Status.RUNNING:
             # The worker that ran this step before was lost: keep what it logged.
             history = [
                 *earlier.log,
                 log_line("warning", "The worker running this step stopped; it starts again."),
             ]
             attempts = earlier.attempts
+        kept: dict = {} if same_step else {"action": {}}  # the action begun by this step is kept
         self._write(
             position,
             spec,
@@ -91,7 +91,9 @@ class StepRunStore:
             seconds=None,
             attempts=attempts + 1,
             log=[*history, *self.pending.pop(spec.id, [])],
+            **kept,
         )
+        self.services.current_row = self.current[spec.id]
         self.writer.beat.add(self.run.pk)
 
     def retrying(self, spec: StepSpec, attempt: int) -> None:
@@ -165,3 +167,31 @@ class StepRunStore:
             self.writer._canceled = None
         if self.writer.canceled(self.run.pk, self.position):
             raise StepFailed("The run was canceled.")
+
+
+def record_action(row: StepRun, kind: str, key: str) -> bool:
+    """Write on the step's row, at once (not with the batch), that the step is about to act
+    outside Pyq with `key`, so that a resumed step knows it may have acted. True when an
+    earlier execution of the step began the same action: this one is a repeat."""
+    earlier = row.action if row.action.get("key") == key else {}
+    executions = earlier.get("executions", 0) + 1
+    row.action = {
+        "kind": kind,
+        "key": key,
+        "executions": executions,
+        "began_at": earlier.get("began_at") or timezone.now().isoformat(timespec="seconds"),
+    }
+    changes: dict = {"action": row.action}
+    if executions > 1:
+        row.log = [*row.log, log_line("warning", repeat_line(kind, key))]
+        changes["log"] = row.log
+    StepRun.objects.filter(pk=row.pk).update(**changes)
+    return executions > 1
+
+
+def repeat_line(kind: str, key: str) -> str:
+    """What the step's log says when it acts again after a restart."""
+    return (
+        f"This step had begun its {kind} before its worker stopped; it acts again with the "
+        f"same key {key}, by which the receiver can tell the repeat."
+    )

@@ -144,6 +144,7 @@ class EmailStep(ValidatingStep):
         if config["attach_csv"] and values:
             data = exports.table_to_csv(list(values), [list(values.values())])
             attachments.append((csv_filename(context.document.name), data, "text/csv"))
+        action = context.services.begin_action("email")  # its key makes the Message-ID
         sent = context.services.send_email(
             to=config["to"],
             subject=subject or context.document.name,
@@ -151,6 +152,7 @@ class EmailStep(ValidatingStep):
             html=body_html,
             reply_to=config["reply_to"],
             attachments=attachments,
+            key=action.key,
         )
         output = {
             "to": config["to"],
@@ -158,6 +160,8 @@ class EmailStep(ValidatingStep):
             "message_id": sent["message_id"],
             "attachments": [name for name, _, _ in attachments],
         }
+        if action.repeat:
+            output["repeat"] = True  # sent again after a restart, with the same Message-ID
         return StepOutcome(output, warnings)
 
 
