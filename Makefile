@@ -43,7 +43,7 @@ bench: $(STAMP)
 
 # The fault proof (issue 10): workers killed and Redis stopped while documents run, on
 # PostgreSQL (DATABASE_URL, default the local server) and a Redis of its own. CI runs
-# FAULTS_ARGS="--docs 100 --kills 5".
+# FAULTS_ARGS="--docs 100 --kills 5 --max-seconds 300".
 faults: $(STAMP)
 	$(PY) bench/faults.py $(FAULTS_ARGS)
 

@@ -31,7 +31,11 @@ QUEUE_ORDER = ("-is_test", "created_at", "pk")  # a builder's test first, then o
 OCR_KINDS = {"pdf", "png", "jpeg", "tiff"}
 LEASE_SECONDS = 30  # how long a claim or a heartbeat holds a run
 HEARTBEAT_SECONDS = 10.0  # how often a worker renews the leases of its runs
-MAX_RUN_ATTEMPTS = 3  # times a run is started before a lost worker fails it for good
+# A run that was stopped before it finished runs alone from then on, so a document that kills
+# its worker takes no other document with it, and neighbours lost with it are not counted
+# against; it is failed for good once it was stopped MAX_LOST_ALONE times while alone.
+MAX_LOST_ALONE = 3
+MAX_RUN_ATTEMPTS = 1 + MAX_LOST_ALONE  # its first start (maybe in a batch), then alone
 
 
 class RunBusy(Exception):
@@ -45,7 +49,8 @@ def claim(run_id: int, batch_size: int = 1) -> list[Run] | None:
     its organization; raises RunBusy when a live worker holds it (a redelivered message
     while the first worker still renews its lease). A running run whose holder is gone is
     taken over and resumes after its last finished step, unless it was started
-    MAX_RUN_ATTEMPTS times already: then it is left to the sweeper, which fails it.
+    MAX_RUN_ATTEMPTS times already: then it is left to the sweeper, which fails it. A run
+    started before (its worker was lost) is claimed alone, and never joins another's batch.
 
     No organization has more than PYQ_ORG_MAX_RUNNING runs running while another
     organization's runs wait (with nobody else waiting, idle workers take its runs): the rows of the
@@ -67,8 +72,8 @@ def claim(run_id: int, batch_size: int = 1) -> list[Run] | None:
                 return []  # lost too often: the sweeper fails it with a reason
         # (pk, organization id, pages that may need OCR) of queued candidates
         others: list[tuple[int, int, int]] = []
-        if batch_size > 1:
-            queued = Run.objects.filter(status=Run.Status.QUEUED).exclude(pk=run.pk)
+        if batch_size > 1 and run.attempts == 0:
+            queued = Run.objects.filter(status=Run.Status.QUEUED, attempts=0).exclude(pk=run.pk)
             if connection.features.has_select_for_update_skip_locked:
                 queued = queued.select_for_update(skip_locked=True, of=("self",))
             # More than a batch: some may belong to organizations that are at their limit.

@@ -117,7 +117,8 @@ def test_only_the_document_that_was_sending_counts_as_a_repeat(
 
     execute_until_killed(runs[0])  # after a.txt's delivery, before b.txt's
     Run.objects.filter(pk=runs[1].pk).update(status=Run.Status.QUEUED, heartbeat_at=None)
-    execute_run(runs[0].pk)
+    execute_run(runs[0].pk)  # each was stopped once: from now on each runs alone
+    execute_run(runs[1].pk)
 
     a, b = (step_of(run, "send") for run in runs)
     assert deliveries(receiver) == [a.output["delivery"]] * 2 + [b.output["delivery"]]

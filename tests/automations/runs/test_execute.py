@@ -20,7 +20,7 @@ from automations.engine.steps import (
 from automations.models import Document, Page, Run, StepRun
 from automations.runs import execute as executor
 from automations.runs import recovery, tasks
-from automations.runs.claim import RunBusy, worker_name
+from automations.runs.claim import MAX_RUN_ATTEMPTS, RunBusy, worker_name
 from automations.runs.control import cancel_run, reprocess, retry_run, start_run
 from automations.runs.execute import execute_run
 from automations.runs.store import StepRunStore
@@ -886,14 +886,15 @@ def test_a_run_lost_too_often_is_failed_with_a_reason_and_can_be_retried(org, te
     StepRun.objects.create(
         run=run, position=0, step_id="text", step="extract_text", status=StepRun.Status.RUNNING
     )
-    lose_worker(run, attempts=3)
+    lose_worker(run, attempts=MAX_RUN_ATTEMPTS)
 
     assert recovery.recover_orphaned_runs() == {"requeued": [], "failed": [run.pk]}
 
     run.refresh_from_db()
     assert run.status == Run.Status.FAILED
     assert run.error == (
-        "This run was started 3 times and stopped each time before it finished during the "
+        f"This run was started {MAX_RUN_ATTEMPTS} times and stopped each time before it finished "
+        "during the "
         "step 'text': its worker was stopped, or it took longer than the 900 s limit. Retry "
         "it; if it stops again, split the document into smaller files."
     )

@@ -27,6 +27,7 @@ from automations.runs import queue, recovery, tasks
 from automations.runs.claim import (
     HEARTBEAT_SECONDS,
     LEASE_SECONDS,
+    MAX_RUN_ATTEMPTS,
     RunBusy,
     claim,
     holder_gone,
@@ -175,7 +176,7 @@ def test_the_redelivered_message_of_a_killed_worker_resumes_its_runs(org, dead_p
 
 def test_a_run_lost_too_often_is_left_to_the_sweeper_which_fails_it(org, dead_pid):
     run = queued_run(org)
-    hold(run, f"{HOST}:{dead_pid}", lease=25, attempts=3)
+    hold(run, f"{HOST}:{dead_pid}", lease=25, attempts=MAX_RUN_ATTEMPTS)
 
     assert claim(run.pk) == []
     assert Run.objects.get(pk=run.pk).status == Run.Status.RUNNING
@@ -183,7 +184,23 @@ def test_a_run_lost_too_often_is_left_to_the_sweeper_which_fails_it(org, dead_pi
     assert recovery.sweep()["failed"] == [run.pk]
     run.refresh_from_db()
     assert run.status == Run.Status.FAILED
-    assert run.error.startswith("This run was started 3 times and stopped each time")
+    assert run.error.startswith(f"This run was started {MAX_RUN_ATTEMPTS} times and stopped")
+
+
+def test_a_run_whose_worker_was_lost_runs_alone_and_healthy_ones_batch_without_it(org, dead_pid):
+    # Given a run lost once with its worker (it may be the document that killed it), and
+    # healthy queued runs
+    lost = queued_run(org, "lost.txt")
+    hold(lost, f"{HOST}:{dead_pid}", lease=25, attempts=1)
+    healthy = [queued_run(org, f"h{i}.txt") for i in range(3)]
+    # When a worker takes the lost run over with room for a batch Then it takes it alone
+    (claimed,) = claim(lost.pk, batch_size=8)
+    assert claimed.pk == lost.pk
+    assert claimed.attempts == 2
+    # And a run started before never joins a healthy run's batch
+    Run.objects.filter(pk=lost.pk).update(status=Run.Status.QUEUED, worker="", lease_until=None)
+    batch = claim(healthy[0].pk, batch_size=8)
+    assert sorted(r.pk for r in batch) == sorted(r.pk for r in healthy)
 
 
 # --- the heartbeat -----------------------------------------------------------------------------
