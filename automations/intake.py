@@ -21,7 +21,7 @@ from django.db import transaction
 from accounts.models import Organization, User
 from automations.documents import discard_files, incoming_folder, link_into_storage
 from automations.engine.filetypes import FileRejected, inspect_file, safe_filename
-from automations.models import Document, Run, Workflow, WorkflowVersion
+from automations.models import Document, Run, Trigger, Workflow, WorkflowVersion
 from automations.runs.control import new_run
 from automations.runs.queue import enqueue_runs
 from pyq_site.uploads import input_limits, max_upload_bytes, spool
@@ -61,6 +61,7 @@ def ingest(
     pipeline: list[dict] | None = None,
     version: WorkflowVersion | None = None,
     enqueue: bool = True,
+    trigger_ref: Trigger | None = None,
 ) -> Document:
     """Validate a file by its content, store it, and queue a Run that reads it.
 
@@ -70,7 +71,13 @@ def ingest(
         org, stream, filename, user=user, source=source, parent=parent, declared_size=declared_size
     )
     _save_documents(
-        [document], trigger=trigger, user=user, pipeline=pipeline, version=version, enqueue=enqueue
+        [document],
+        trigger=trigger,
+        user=user,
+        pipeline=pipeline,
+        version=version,
+        enqueue=enqueue,
+        trigger_ref=trigger_ref,
     )
     return document
 
@@ -84,9 +91,11 @@ def ingest_many(
     trigger: str = Run.Trigger.UPLOAD,
     pipeline: list[dict] | None = None,
     version: WorkflowVersion | None = None,
+    trigger_ref: Trigger | None = None,
 ) -> tuple[list[Document], list[Rejection]]:
     """Ingest uploaded files (Django UploadedFiles); a rejected file does not stop the others.
-    With a workflow version, each file is run through it instead of the default reading.
+    With a workflow version, each file is run through it instead of the default reading;
+    trigger_ref is the workflow's way in (a Trigger) the files came through, if any.
 
     The accepted files are saved together: their Documents and Runs in one transaction and
     one message to the workers for all of them, so a hundred small files cost a hundred file
@@ -116,7 +125,14 @@ def ingest_many(
         # Interrupted (a worker timeout, a signal): the files stored so far have no rows.
         discard_files(accepted)
         raise
-    _save_documents(accepted, trigger=trigger, user=user, pipeline=pipeline, version=version)
+    _save_documents(
+        accepted,
+        trigger=trigger,
+        user=user,
+        pipeline=pipeline,
+        version=version,
+        trigger_ref=trigger_ref,
+    )
     return accepted, rejected
 
 
@@ -127,7 +143,7 @@ def ingest_attachments(run: Run, attachments: Iterable[tuple[str, bytes]]) -> li
 
     Each attachment runs as its mail does: the same steps (a workflow's version, a draft
     under test, an API run's own steps, or the default reading), workflow, trigger and
-    person. A builder's test of a draft on a mail thus makes test runs only (not exported,
+    person, and way in. A builder's test of a draft on a mail thus makes test runs only (not exported,
     not in the workflow's runs). A forwarded mail among them does the same in turn when its
     own run reads it; the mail's nesting limit bounds how deep that goes.
 
@@ -167,6 +183,7 @@ def ingest_attachments(run: Run, attachments: Iterable[tuple[str, bytes]]) -> li
                 version=run.workflow_version,
                 workflow=run.workflow,
                 is_test=run.is_test,
+                trigger_ref=run.trigger_ref,
             )
     except Exception as exc:
         # Nothing of this attempt is kept: the rows went with the transaction, the files go.
@@ -233,6 +250,7 @@ def _save_documents(
     workflow: Workflow | None = None,
     is_test: bool = False,
     enqueue: bool = True,
+    trigger_ref: Trigger | None = None,
 ) -> None:
     if not documents:
         return
@@ -251,6 +269,7 @@ def _save_documents(
                     version=version,
                     workflow=workflow,
                     is_test=is_test,
+                    trigger_ref=trigger_ref,
                 )
                 for d in documents
             ]

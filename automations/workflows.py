@@ -17,7 +17,7 @@ from automations import intake
 from automations.engine import spec
 from automations.engine.pipeline import parse_pipeline
 from automations.engine.steps import StepConfigError
-from automations.models import Document, Run, Workflow, WorkflowVersion
+from automations.models import Document, Run, Trigger, Workflow, WorkflowVersion
 from automations.runs.control import start_run
 
 
@@ -109,10 +109,17 @@ def start_workflow_run(
     return start_run(document, trigger=trigger, user=user, version=version)
 
 
-def start_test_run(workflow: Workflow, document: Document, *, user: User | None = None) -> Run:
+def start_test_run(
+    workflow: Workflow,
+    document: Document,
+    *,
+    user: User | None = None,
+    trigger_ref: Trigger | None = None,
+) -> Run:
     """Run the draft over a sample document on a worker, to see every step's output before
     publishing. The run is marked as a test: it is not in exports and not in the run list
-    by default. Its actions (webhook, email, table) do run, like Zapier's and n8n's tests."""
+    by default. Its actions (webhook, email, table) do run, like Zapier's and n8n's tests.
+    trigger_ref: the way in whose test address sent the sample, if any."""
     if document.organization_id != workflow.organization_id:
         raise WorkflowError("The document belongs to another organization.")
     check_draft(workflow)
@@ -123,10 +130,13 @@ def start_test_run(workflow: Workflow, document: Document, *, user: User | None 
         pipeline=copy.deepcopy(workflow.draft),
         workflow=workflow,
         is_test=True,
+        trigger_ref=trigger_ref,
     )
 
 
-def start_test_run_on_upload(workflow: Workflow, upload, *, user: User | None = None) -> Run:
+def start_test_run_on_upload(
+    workflow: Workflow, upload, *, user: User | None = None, trigger_ref: Trigger | None = None
+) -> Run:
     """Store a file uploaded as a sample like any upload, but read by the test alone (not by
     the default reading), and run the draft over it, in one transaction. FileRejected says
     why the file is refused; nothing is kept then."""
@@ -140,7 +150,7 @@ def start_test_run_on_upload(workflow: Workflow, upload, *, user: User | None = 
             enqueue=False,
         )
         document.runs.all().delete()
-        return start_test_run(workflow, document, user=user)
+        return start_test_run(workflow, document, user=user, trigger_ref=trigger_ref)
 
 
 def last_test_run(workflow: Workflow) -> Run | None:

@@ -15,6 +15,7 @@ from automations.models.documents import (
 )
 from automations.models.runs import Artifact, Run, StepRun, artifact_path
 from automations.models.tables import DataTable, TableRow
+from automations.models.triggers import Trigger
 from automations.models.workflows import Workflow, WorkflowVersion
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "SentEmail",
     "StepRun",
     "TableRow",
+    "Trigger",
     "Workflow",
     "WorkflowVersion",
     "artifact_path",

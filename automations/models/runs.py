@@ -68,6 +68,11 @@ class Run(models.Model):
         "Workflow", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
     )
     is_test = models.BooleanField(default=False)  # a builder's test of the draft
+    # The way in that started it (a workflow's web address or mail address), besides the
+    # kind of start in `trigger`; a retry keeps it, and so do a mail's attachments.
+    trigger_ref = models.ForeignKey(
+        "Trigger", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
 
     objects = OrgQuerySet.as_manager()
 

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from automations.engine import spec
-from automations.models import Document, Run, StepRun, Workflow, WorkflowVersion
+from automations.models import Document, Run, StepRun, Trigger, Workflow, WorkflowVersion
 from automations.pipelines import DEFAULT_PIPELINE
 from automations.runs.queue import enqueue_run
 
@@ -25,8 +25,10 @@ def new_run(
     version: WorkflowVersion | None = None,
     workflow: Workflow | None = None,
     is_test: bool = False,
+    trigger_ref: Trigger | None = None,
 ) -> Run:
-    """An unsaved queued Run of the pipeline (the default one), or of a workflow version."""
+    """An unsaved queued Run of the pipeline (the default one), or of a workflow version;
+    trigger_ref is the way in (a workflow's Trigger) that started it, if any."""
     if version is not None:
         pipeline, workflow = version.spec, version.workflow
     return Run(
@@ -39,6 +41,7 @@ def new_run(
         workflow_version=version,
         workflow=workflow,
         is_test=is_test,
+        trigger_ref=trigger_ref,
     )
 
 
@@ -52,6 +55,7 @@ def start_run(
     workflow: Workflow | None = None,
     is_test: bool = False,
     enqueue: bool = True,
+    trigger_ref: Trigger | None = None,
 ) -> Run:
     """Queue a run of `pipeline` (the default one), or of a published workflow version, over
     the document. A test of a workflow's draft passes the workflow, its draft and is_test.
@@ -66,6 +70,7 @@ def start_run(
         version=version,
         workflow=workflow,
         is_test=is_test,
+        trigger_ref=trigger_ref,
     )
     run.save()
     if enqueue:
@@ -133,13 +138,20 @@ def retry_run(run: Run, *, user: User | None = None, whole: bool = False) -> Run
 
 def _start_again(run: Run, user: User | None) -> Run:
     """A new run of every step: of its workflow's published version, of the same steps (a
-    draft's test, an API run with its own steps), or the default reading from scratch."""
+    draft's test, an API run with its own steps), or the default reading from scratch. The
+    new run keeps the way in (trigger_ref) of the one it retries."""
     if run.workflow_version is not None:
         workflow = run.workflow_version.workflow
         version = workflow.current_version
         if version is None:
             raise RunStateError(f"Publish {workflow.name} before it can run.")
-        return start_run(run.document, trigger=Run.Trigger.RETRY, user=user, version=version)
+        return start_run(
+            run.document,
+            trigger=Run.Trigger.RETRY,
+            user=user,
+            version=version,
+            trigger_ref=run.trigger_ref,
+        )
     if run.is_test or run.pipeline != DEFAULT_PIPELINE:
         return start_run(
             run.document,
@@ -148,5 +160,6 @@ def _start_again(run: Run, user: User | None) -> Run:
             pipeline=run.pipeline,
             workflow=run.workflow,
             is_test=run.is_test,
+            trigger_ref=run.trigger_ref,
         )
     return reprocess(run.document, user=user)
