@@ -22,6 +22,7 @@ from django.template.loader import render_to_string
 from django.views import defaults
 
 API_PREFIX = "/api/"
+HOOKS_PREFIX = "/hooks/"  # a workflow's web address answers programs as the API does
 TITLES = {
     400: "The request could not be read",
     403: "Not allowed",
@@ -35,7 +36,8 @@ MALFORMED = "The form data could not be read: it is incomplete or malformed. Sen
 
 
 def is_api(request: HttpRequest) -> bool:
-    return request.path_info.startswith(API_PREFIX)
+    """The API and workflows' web addresses: programs, answered in JSON, with a key."""
+    return request.path_info.startswith((API_PREFIX, HOOKS_PREFIX))
 
 
 def _wants_json(request: HttpRequest) -> bool:

@@ -29,8 +29,13 @@ FORM_ROOM = MB  # the form fields and boundaries around the files of an upload
 
 # Views that take files (their URL names); a new one must be added here, or its uploads are
 # refused past PYQ_MAX_FORM_KB.
-MANY_FILES_VIEWS = frozenset({"automations:documents", "automations:workflow", "api:documents"})
-ONE_FILE_VIEWS = frozenset({"automations:builder_test", "catalog:try", "api:predict"})
+# A workflow's web address (automations:hook) takes files without a login: its secret is the key.
+MANY_FILES_VIEWS = frozenset(
+    {"automations:documents", "automations:workflow", "automations:hook", "api:documents"}
+)
+ONE_FILE_VIEWS = frozenset(
+    {"automations:builder_test", "automations:hook_test", "catalog:try", "api:predict"}
+)
 
 
 class BodyTooLarge(RequestDataTooBig):

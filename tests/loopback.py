@@ -12,7 +12,7 @@ from typing import Any
 
 
 class Receiver:
-    """An HTTP server on 127.0.0.1 that records every POST (its path, headers and body) and
+    """An HTTP server on 127.0.0.1 that records every POST or GET (its path, headers and body) and
     answers from `answers`, one (status, headers, body) per request, then `status` with "ok".
     While `delay` is set, each answer waits that long or until `release` is set."""
 
@@ -45,6 +45,8 @@ class Receiver:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            do_GET = do_POST  # a file Pyq fetches from a URL (the webhook trigger's "url")
 
             def log_message(self, *args: Any) -> None:
                 pass

@@ -8,7 +8,7 @@ DNS answer that changes between the check and the connection (rebinding) cannot 
 private address. Pure Python: settings are passed in.
 
 ``addresses`` says which addresses may be called, ``connection`` holds a connection to
-the checked address and to one deadline, ``client`` makes the request.
+the checked address and to one deadline, ``client`` makes the request, ``download`` fetches a file.
 """
 
 from automations.outbound.addresses import is_blocked_address
@@ -19,15 +19,19 @@ from automations.outbound.client import (
     is_transient_status,
     post_json,
 )
+from automations.outbound.download import Download, DownloadTooLarge, download
 from automations.outbound.errors import BLOCKED_MESSAGE, OutboundBlocked, OutboundError
 
 __all__ = [
     "BLOCKED_MESSAGE",
+    "Download",
+    "DownloadTooLarge",
     "MAX_BODY_BYTES",
     "OutboundBlocked",
     "OutboundError",
     "Response",
     "check_url",
+    "download",
     "is_blocked_address",
     "is_transient_status",
     "post_json",

@@ -6,6 +6,7 @@ from automations.web import (
     builder,
     builder_test,
     documents,
+    hooks,
     runs,
     tables,
     workflow_export,
@@ -38,6 +39,25 @@ urlpatterns = [
     path("workflows/<int:pk>/rerun/", workflows.workflow_rerun, name="workflow_rerun"),
     path("workflows/<int:pk>/rename/", workflows.workflow_rename, name="workflow_rename"),
     path("workflows/<int:pk>/delete/", workflows.workflow_delete, name="workflow_delete"),
+    # --- a workflow's ways in: its secret web address and the page's buttons (hooks.py) ---
+    path("hooks/<str:token>", hooks.hook, name="hook"),
+    path("hooks/<str:token>/test", hooks.hook_test, name="hook_test"),
+    path("workflows/<int:pk>/triggers/add/", hooks.trigger_add, name="trigger_add"),
+    path(
+        "workflows/<int:pk>/triggers/<int:trigger_pk>/pause/",
+        hooks.trigger_pause,
+        name="trigger_pause",
+    ),
+    path(
+        "workflows/<int:pk>/triggers/<int:trigger_pk>/resume/",
+        hooks.trigger_resume,
+        name="trigger_resume",
+    ),
+    path(
+        "workflows/<int:pk>/triggers/<int:trigger_pk>/rotate/",
+        hooks.trigger_rotate,
+        name="trigger_rotate",
+    ),
     # --- one run: the page, its live parts, and what people do with it (runs.py) ---
     path("runs/<int:pk>/", runs.run_detail, name="run"),
     path("runs/<int:pk>/row/", runs.run_row, name="run_row"),

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import org_member
 from accounts.models import Role
-from automations import intake, workflows
+from automations import intake, triggers, workflows
 from automations.models import Document, Run, Workflow
 from automations.web.forms import ExportForm, RenameForm, UploadForm
 from automations.web.presentation import annotate_progress, step_chain
@@ -129,9 +129,24 @@ def workflow_detail(request, pk: int):
             .distinct()
             .count(),
             "can_manage": can_manage(request.membership),
-        },
+        }
+        | ways_in(request, workflow),
         status=status,
     )
+
+
+def ways_in(request, workflow: Workflow) -> dict:
+    """The workflow's web address for the page's "Ways in" section, with its test address."""
+    webhook = triggers.webhook_of(workflow)
+    if webhook is None:
+        return {"webhook": None}
+    return {
+        "webhook": webhook,
+        "hook_url": request.build_absolute_uri(reverse("automations:hook", args=[webhook.token])),
+        "hook_test_url": request.build_absolute_uri(
+            reverse("automations:hook_test", args=[webhook.token])
+        ),
+    }
 
 
 @require_POST
