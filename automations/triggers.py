@@ -155,7 +155,7 @@ def start_from_trigger(trigger: Trigger, files: Iterable, *, test: bool = False)
     files = list(files)
     started = Started()
     with transaction.atomic():
-        trigger = Trigger.objects.select_for_update().select_related("workflow").get(pk=trigger.pk)
+        trigger = Trigger.objects.select_for_update().get(pk=trigger.pk)
         trigger.workflow = Workflow.objects.select_related("current_version").get(
             pk=trigger.workflow_id
         )
