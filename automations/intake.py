@@ -142,10 +142,10 @@ def ingest_attachments(run: Run, attachments: Iterable[tuple[str, bytes]]) -> li
     attempt saved them all, and nothing is done again.
 
     Each attachment runs as its mail does: the same steps (a workflow's version, a draft
-    under test, an API run's own steps, or the default reading), workflow, trigger and
-    person, and way in. A builder's test of a draft on a mail thus makes test runs only (not exported,
-    not in the workflow's runs). A forwarded mail among them does the same in turn when its
-    own run reads it; the mail's nesting limit bounds how deep that goes.
+    under test, an API run's own steps, or the default reading), workflow, trigger, person
+    and way in (trigger_ref). A builder's test of a draft on a mail thus makes test runs only
+    (not exported, not in the workflow's runs). A forwarded mail among them does the same in
+    turn when its own run reads it; the mail's nesting limit bounds how deep that goes.
 
     An attachment refused by its content (unsupported, damaged) is skipped and returned.
     Any other error stores none of them and raises AttachmentError, so that a retry

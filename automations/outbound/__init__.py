@@ -24,9 +24,9 @@ from automations.outbound.errors import BLOCKED_MESSAGE, OutboundBlocked, Outbou
 
 __all__ = [
     "BLOCKED_MESSAGE",
+    "MAX_BODY_BYTES",
     "Download",
     "DownloadTooLarge",
-    "MAX_BODY_BYTES",
     "OutboundBlocked",
     "OutboundError",
     "Response",
