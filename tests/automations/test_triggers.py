@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from automations import triggers
+from automations import intake, triggers
 from automations.models import Document, Run, Trigger
 from automations.runs.control import retry_run
 from automations.triggers import TriggerRefused
@@ -166,3 +166,12 @@ def test_deleting_a_trigger_keeps_its_runs(hook, sent):
 
 def test_another_organizations_triggers_are_not_its(hook, outsider):
     assert not Trigger.objects.for_org(outsider.org).exists()
+
+
+def test_a_mails_attachments_keep_its_trigger(hook, sent):
+    mail_run = _send(hook).runs[0]
+    assert intake.ingest_attachments(mail_run, [("receipt.txt", b"Receipt 9, total 3 EUR")]) == []
+    attachment = Document.objects.get(parent=mail_run.document)
+    run = attachment.runs.get()
+    assert run.trigger_ref == hook
+    assert run.workflow_version == mail_run.workflow_version

@@ -103,6 +103,24 @@ def test_a_url_is_fetched_through_the_hardened_client(
     assert receiver.requests[0]["path"] == "/files/invoice.txt"
 
 
+def test_a_redirect_is_followed_and_checked_again(anonymous, hook, receiver, settings, sent):
+    settings.PYQ_ALLOW_PRIVATE_URLS = True
+    receiver.answers.append((302, {"Location": "/real/invoice.txt"}, b""))
+    receiver.answer(200, body=INVOICE)
+    response = post_json(anonymous, hook_url(hook), {"url": f"{receiver.url}/short"})
+    assert response.status_code == 202, response.content
+    assert [r["path"] for r in receiver.requests] == ["/short", "/real/invoice.txt"]
+    assert Document.objects.get().original_name == "invoice.txt"
+
+
+def test_a_file_larger_than_a_form_is_taken_without_a_login(anonymous, hook, settings, sent):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024  # the anonymous limit of pages (ADR 25)
+    data = INVOICE + b" " + b"line of text\n" * 400
+    response = anonymous.post(hook_url(hook), {"file": upload("long.txt", data)})
+    assert response.status_code == 202, response.content
+    assert Document.objects.get().size == len(data)
+
+
 def test_a_private_url_is_refused_unless_the_deployment_allows_it(
     anonymous, hook, receiver, settings, sent
 ):
