@@ -104,6 +104,8 @@ def api_view(methods: Iterable[str], permission: str = "view") -> Callable:
             except PermissionDenied:
                 return json_error(403, "forbidden", "This API key cannot do this.")
 
-        return ratelimit.with_rate_headers(wrapper)
+        endpoint = ratelimit.with_rate_headers(wrapper)
+        endpoint.api_methods = allowed  # read by the schema's completeness test
+        return endpoint
 
     return decorator

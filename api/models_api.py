@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest, JsonResponse
 
 from api.auth import api_view, json_error, not_found
+from api.idempotency import idempotent
 from catalog.concurrency import RETRY_AFTER, busy_message, model_slot
 from catalog.registry import BY_SLUG, MODELS
 from catalog.services import PlaygroundError, run_model
@@ -35,6 +36,7 @@ def models(request: HttpRequest) -> JsonResponse:
 
 
 @api_view(["POST"])
+@idempotent
 def predict(request: HttpRequest, slug: str) -> JsonResponse:
     """JSON {"text": ..., options...}, or multipart with a `file` and `options` (JSON)."""
     if slug not in BY_SLUG:

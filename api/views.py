@@ -1,4 +1,4 @@
-"""REST API v1: send documents, list them, read their text and their runs."""
+"""REST API v1: send documents, list them, read their text."""
 
 from __future__ import annotations
 
@@ -6,30 +6,28 @@ import uuid
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
-from django.core.paginator import EmptyPage, Paginator
 from django.db.models import prefetch_related_objects
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
-from django.urls import reverse
 
-from api import serializers
+from api import pages, serializers
 from api.auth import api_view, json_error, not_found
+from api.idempotency import idempotent
 from automations import intake
 from automations.engine.pipeline import parse_pipeline
 from automations.engine.steps import StepConfigError
-from automations.models import Document, Run
+from automations.models import Document, Run, WorkflowVersion
 from pyq_site.errors import describe
-from pyq_site.inputs import InputError, load_json, optional_int
+from pyq_site.inputs import InputError, load_json
 from pyq_site.uploads import max_upload_bytes
 
-PAGE_SIZE = 50
-MAX_PAGE = 10**9
 MAX_PIPELINE_BYTES = 256 * 1024
 MULTIPART_SLACK = 1024 * 1024  # form boundaries and headers around the files
 
 
 @api_view(["GET", "POST"])
-def documents(request: HttpRequest) -> JsonResponse:
+@idempotent
+def documents(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         return _upload(request)
     return _list(request)
@@ -37,40 +35,23 @@ def documents(request: HttpRequest) -> JsonResponse:
 
 def _list(request: HttpRequest) -> JsonResponse:
     """Newest first, PAGE_SIZE a page; "next" and "previous" are URLs or null."""
-    raw_page = request.GET.get("page", "1")
-    number = optional_int(raw_page, minimum=1, maximum=MAX_PAGE)
+    number = pages.page_number(request)
     if number is None:
-        return json_error(400, "invalid_page", "page must be a whole number from 1.")
+        return pages.bad_page()
     queryset = (
         Document.objects.for_org(request.org).select_related("parent").prefetch_related("runs")
     )
-    paginator = Paginator(queryset, PAGE_SIZE)
-    try:
-        page = paginator.page(number)
-    except EmptyPage:
-        return json_error(
-            404, "not_found", f"There is no page {number}; there are {paginator.num_pages}."
-        )
-    return JsonResponse(
-        {
-            "count": paginator.count,
-            "page": page.number,
-            "pages": paginator.num_pages,
-            "next": _page_url(request, page.next_page_number()) if page.has_next() else None,
-            "previous": (
-                _page_url(request, page.previous_page_number()) if page.has_previous() else None
-            ),
-            "documents": [serializers.document_summary(d) for d in page.object_list],
-        }
-    )
-
-
-def _page_url(request: HttpRequest, number: int) -> str:
-    return request.build_absolute_uri(f"{reverse('api:documents')}?page={number}")
+    return pages.paginated(request, queryset, number, "documents", serializers.document_summary)
 
 
 def _upload(request: HttpRequest) -> JsonResponse:
     """Ingest every `file` field; 201 if any was accepted, with the rejected ones beside."""
+    return upload_files(request, version=None)
+
+
+def upload_files(request: HttpRequest, version: WorkflowVersion | None) -> JsonResponse:
+    """Ingest every `file` field, through `version` when given (then no `pipeline` field);
+    201 if any was accepted, with the rejected ones beside."""
     limit = max_upload_bytes()
     content_length = int(request.META.get("CONTENT_LENGTH") or 0)
     if content_length > limit * settings.PYQ_MAX_FILES_PER_UPLOAD + MULTIPART_SLACK:
@@ -85,12 +66,12 @@ def _upload(request: HttpRequest) -> JsonResponse:
         return json_error(
             400, "no_files", "Send one or more files as multipart/form-data fields named 'file'."
         )
-    unknown = sorted((set(request.POST) - {"pipeline"}) | (set(request.FILES) - {"file"}))
+    fields = {"pipeline"} if version is None else set()
+    unknown = sorted((set(request.POST) - fields) | (set(request.FILES) - {"file"}))
     if unknown:
+        also = " and, if you like, a 'pipeline'" if version is None else ""
         return json_error(
-            400,
-            "unknown_field",
-            f"Unknown field {unknown[0]!r}: send files as 'file' and, if you like, a 'pipeline'.",
+            400, "unknown_field", f"Unknown field {unknown[0]!r}: send files as 'file'{also}."
         )
     if len(uploads) > settings.PYQ_MAX_FILES_PER_UPLOAD:
         return _too_many_files()
@@ -105,6 +86,7 @@ def _upload(request: HttpRequest) -> JsonResponse:
         source=Document.Source.API,
         trigger=Run.Trigger.API,
         pipeline=pipeline,
+        version=version,
     )
     rejected = [{"name": r.filename, "error": r.message} for r in rejections]
     too_large = sum(upload.size > limit for upload in uploads)
@@ -166,20 +148,3 @@ def document(request: HttpRequest, uid: str) -> JsonResponse:
     if found is None:
         return not_found("document")
     return JsonResponse(serializers.document_detail(found))
-
-
-@api_view(["GET"])
-def run(request: HttpRequest, run_id: str) -> JsonResponse:
-    pk = optional_int(run_id, minimum=1)
-    if pk is None:
-        return not_found("run")
-    found = (
-        Run.objects.for_org(request.org)
-        .select_related("document")
-        .prefetch_related("steps")
-        .filter(pk=pk)
-        .first()
-    )
-    if found is None:
-        return not_found("run")
-    return JsonResponse(serializers.run_detail(found))

@@ -31,7 +31,13 @@ FORM_ROOM = MB  # the form fields and boundaries around the files of an upload
 # refused past PYQ_MAX_FORM_KB.
 # A workflow's web address (automations:hook) takes files without a login: its secret is the key.
 MANY_FILES_VIEWS = frozenset(
-    {"automations:documents", "automations:workflow", "automations:hook", "api:documents"}
+    {
+        "automations:documents",
+        "automations:workflow",
+        "automations:hook",
+        "api:documents",
+        "api:workflow_documents",
+    }
 )
 ONE_FILE_VIEWS = frozenset(
     {"automations:builder_test", "automations:hook_test", "catalog:try", "api:predict"}

@@ -2,10 +2,13 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
+from api.docs import docs_page
+
 urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("org/", include("accounts.urls")),
     path("api/v1/", include("api.urls")),
+    path("api/docs", docs_page, name="api_docs"),
     path("catalog/", include("catalog.urls")),
     path("", include("automations.web.urls")),
 ]

@@ -350,10 +350,14 @@ def test_processed_document_shows_its_page_text_and_the_run_steps(api):
     assert body["content"]["text"] == document.text
     assert "Invoice 4721 from Acme Supplies" in body["content"]["text"]
     assert body["attachments"] == []
+    fields = body["run"].pop("fields")  # the upload pipeline's extract_fields found these
+    assert list(fields) == list(run.output_of("extract_fields")["fields"])
+    assert fields["invoice_number"]["value"] == "4721"
     assert body["run"] == {
         "id": run.pk,
         "status": "succeeded",
         "trigger": "upload",
+        "workflow": None,
         "document": {"id": str(document.uid), "name": "two.pdf"},
         "created_at": run.created_at.isoformat(),
         "started_at": run.started_at.isoformat(),
@@ -423,6 +427,7 @@ def test_run_endpoint_shows_a_queued_run(api):
         "id": run.pk,
         "status": "queued",
         "trigger": "upload",
+        "workflow": None,
         "document": {"id": str(document.uid), "name": "note.txt"},
         "created_at": run.created_at.isoformat(),
         "started_at": None,
@@ -432,6 +437,7 @@ def test_run_endpoint_shows_a_queued_run(api):
         "progress": 0,
         "error": "",
         "warnings": [],
+        "fields": {},
         "steps": [],
     }
 

@@ -413,7 +413,7 @@ def test_an_api_error_on_the_server_side_is_a_json_500(owner, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr("api.views.Paginator", broken)
+    monkeypatch.setattr("api.pages.Paginator", broken)
     response = caller.get(DOCUMENTS_API)
     assert response.status_code == 500
     assert api_error(response) == {
