@@ -5,9 +5,13 @@ from __future__ import annotations
 import re
 
 from django.urls import URLPattern, get_resolver
+from jsonschema import Draft202012Validator
 
 from api import urls
 from api.openapi import schema
+from automations.triggers import create_trigger
+from tests.api.conftest import finished_run
+from tests.automations.helpers import upload
 
 PARAMETER = re.compile(r"<(?:\w+:)?(\w+)>")
 
@@ -81,3 +85,37 @@ def test_the_docs_page_shows_every_endpoint_with_nothing_from_elsewhere(client):
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page), "an asset from elsewhere"
     assert "<script" not in page
     assert "style=" not in page
+
+
+# --- the answers are what the schema says ---------------------------------------------------
+
+
+def conforms(body, name: str) -> None:
+    """Validate `body` against components/schemas/`name` (OpenAPI 3.1 schemas are JSON Schema
+    2020-12)."""
+    components = schema()["components"]
+    Draft202012Validator.check_schema({"$defs": components["schemas"]})
+    root = {"$ref": f"#/components/schemas/{name}", "components": components}
+    Draft202012Validator(root).validate(body)
+
+
+def test_the_answers_match_their_schemas(api, published, sent, owner):
+    create_trigger(published, "webhook", user=owner.user)
+    uploaded = api.post(
+        f"/api/v1/workflows/{published.pk}/documents", {"file": upload("a.txt", b"Invoice 1")}
+    ).json()
+    conforms(uploaded, "Uploaded")
+    finished_run(
+        published, "b.pdf", {"total": {"value": "9", "confidence": 0.5, "currency": "EUR"}}
+    )
+    conforms(api.get(f"/api/v1/workflows/{published.pk}").json(), "WorkflowDetail")
+    for item in api.get("/api/v1/workflows").json()["workflows"]:
+        conforms(item, "Workflow")
+    runs = api.get("/api/v1/runs").json()["runs"]
+    for item in runs:
+        conforms(item, "Run")
+        conforms(api.get(f"/api/v1/runs/{item['id']}").json(), "RunDetail")
+    for item in api.get("/api/v1/documents").json()["documents"]:
+        conforms(item, "Document")
+        conforms(api.get(f"/api/v1/documents/{item['id']}").json(), "DocumentDetail")
+    conforms(api.get("/api/v1/runs", {"status": "nope"}).json(), "Error")
