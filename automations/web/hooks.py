@@ -11,6 +11,7 @@ automations/triggers.py; this module speaks HTTP only.
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.csrf import csrf_exempt
@@ -20,7 +21,7 @@ from accounts.decorators import org_member
 from automations import triggers
 from automations.models import Trigger
 from automations.triggers import TriggerRefused
-from automations.web.workflows import workflow_with_version
+from automations.web.workflows import can_manage, workflow_with_version
 from pyq_site.inputs import InputError, load_json
 from pyq_site.limits import OversizeUpload, one_file_message
 
@@ -156,7 +157,10 @@ def _set_paused(request: HttpRequest, pk: int, trigger_pk: int, *, paused: bool)
 @require_POST
 @org_member("write")
 def trigger_rotate(request: HttpRequest, pk: int, trigger_pk: int):
+    """A new secret address; the old one stops at once, so only owners and admins may."""
     trigger = _trigger_or_404(request, pk, trigger_pk)
+    if not can_manage(request.membership):
+        raise PermissionDenied("Only owners and admins change a workflow's address.")
     triggers.rotate_token(trigger)
     messages.success(
         request, "The address changed. The old one no longer works: give senders the new one."

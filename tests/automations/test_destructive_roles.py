@@ -14,7 +14,8 @@ from django.urls import reverse
 
 from accounts.models import ApiKey, Role
 from automations import tables
-from automations.models import DataTable, Document, Run, TableRow, Workflow
+from automations.models import DataTable, Document, Run, TableRow, Trigger, Workflow
+from automations.triggers import create_trigger
 from automations.workflows import create_workflow, publish, save_draft
 from tests.automations.helpers import make_document, stored_files
 from tests.factories import MembershipFactory
@@ -138,6 +139,16 @@ def revoke_api_key(org, user) -> Action:
     )
 
 
+def change_workflow_address(org, user) -> Action:
+    workflow = create_workflow(org, "Invoices", user=user, steps=[READ])
+    trigger = create_trigger(workflow, Trigger.Kind.WEBHOOK, user=user)
+    return Action(
+        reverse("automations:trigger_rotate", args=[workflow.pk, trigger.pk]),
+        done=lambda: Trigger.objects.get(pk=trigger.pk).token != trigger.token,
+        state=lambda: Trigger.objects.values_list("token", "address").get(pk=trigger.pk),
+    )
+
+
 # name: (how to prepare it, the roles that may do it)
 ACTIONS: dict[str, tuple[Callable[..., Action], set[str]]] = {
     "delete a document": (delete_document, EDITORS),
@@ -149,6 +160,7 @@ ACTIONS: dict[str, tuple[Callable[..., Action], set[str]]] = {
     "delete a table row": (delete_table_row, EDITORS),
     "overwrite a table row": (overwrite_table_row, EDITORS),
     "revoke an API key": (revoke_api_key, MANAGERS),
+    "change a workflow's web address": (change_workflow_address, MANAGERS),
 }
 
 

@@ -272,7 +272,9 @@ def test_viewers_see_the_address_but_no_buttons(viewer, published_workflow, hook
     assert url("trigger_rotate", published_workflow.pk, hook.pk) not in page
 
 
-def test_a_member_adds_pauses_resumes_and_changes_the_address(member, published_workflow):
+def test_a_member_adds_pauses_and_resumes_but_only_managers_change_the_address(
+    member, owner, published_workflow
+):
     pk = published_workflow.pk
     assert member.client.post(url("trigger_add", pk)).status_code == 302
     member.client.post(url("trigger_add", pk))  # a second click adds nothing
@@ -284,7 +286,14 @@ def test_a_member_adds_pauses_resumes_and_changes_the_address(member, published_
     assert trigger.paused
     member.client.post(url("trigger_resume", pk, trigger.pk))
     token = trigger.token
-    member.client.post(url("trigger_rotate", pk, trigger.pk))
+    page = member.client.get(url("workflow", pk)).content.decode()
+    assert url("trigger_rotate", pk, trigger.pk) not in page
+    assert member.client.post(url("trigger_rotate", pk, trigger.pk)).status_code == 403
+    trigger.refresh_from_db()
+    assert trigger.token == token  # the old address still works
+    owner_page = owner.client.get(url("workflow", pk)).content.decode()
+    assert url("trigger_rotate", pk, trigger.pk) in owner_page
+    owner.client.post(url("trigger_rotate", pk, trigger.pk))
     trigger.refresh_from_db()
     assert not trigger.paused
     assert trigger.token != token
