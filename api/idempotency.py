@@ -9,8 +9,9 @@ answer (api.models.IdempotencyKey). Sent again with the same key:
 * another request gets 422 `idempotency_key_reused`.
 
 Only answers below 400 are kept: a refused request changed nothing, so the caller may correct
-it and send it again with the same key. Two requests with the same key at the same moment: one
-commits, the other's work is rolled back and it gets 409 `idempotency_key_in_use` (send it
+it and send it again with the same key. The key's row is claimed before the view runs, so a
+second request with the same key at the same moment waits on the unique index (PostgreSQL)
+until the first commits, then gets 409 `idempotency_key_in_use` having done nothing (send it
 again to read the first answer). Keys are per organization; rows may be purged after a day
 (`manage.py purge_idempotency_keys`), after which a key may be used again.
 """
@@ -63,18 +64,8 @@ def idempotent(view: Callable) -> Callable:
             MultiPartParserError,
         ) as exc:
             return json_error(*describe(exc))
-        try:
-            with transaction.atomic():
-                return _answer_once(request, key, digest, lambda: view(request, *args, **kwargs))
-        except IntegrityError:
-            if not IdempotencyKey.objects.filter(organization=request.org, key=key).exists():
-                raise
-            return json_error(
-                409,
-                "idempotency_key_in_use",
-                "Another request with this Idempotency-Key was being answered; send this one "
-                "again to read its answer.",
-            )
+        with transaction.atomic():
+            return _answer_once(request, key, digest, lambda: view(request, *args, **kwargs))
 
     return wrapper
 
@@ -82,21 +73,42 @@ def idempotent(view: Callable) -> Callable:
 def _answer_once(
     request: HttpRequest, key: str, digest: str, run: Callable[[], HttpResponse]
 ) -> HttpResponse:
-    kept = (
-        IdempotencyKey.objects.select_for_update().filter(organization=request.org, key=key).first()
-    )
+    """Inside the request's transaction: the kept answer, or the view's, kept."""
+    kept = _kept(request, key)
     if kept is not None:
         return _replay(kept) if kept.fingerprint == digest else _reused()
+    try:
+        # Claimed before the view runs: a second request with this key waits here on the
+        # unique index until the first commits (PostgreSQL), then fails, having done nothing.
+        with transaction.atomic():
+            row = IdempotencyKey.objects.create(
+                organization=request.org, key=key, fingerprint=digest, status_code=0
+            )
+    except IntegrityError:
+        return json_error(
+            409,
+            "idempotency_key_in_use",
+            "Another request with this Idempotency-Key was being answered; send this one "
+            "again to read its answer.",
+        )
     response = run()
     if response.status_code < 400:
-        IdempotencyKey.objects.create(
-            organization=request.org,
-            key=key,
-            fingerprint=digest,
-            status_code=response.status_code,
-            response_body=response.content.decode("utf-8"),
-        )
+        _keep(row, response)
+    else:
+        row.delete()  # a refused request changed nothing: its key may be used again
     return response
+
+
+def _kept(request: HttpRequest, key: str) -> IdempotencyKey | None:
+    return (
+        IdempotencyKey.objects.select_for_update().filter(organization=request.org, key=key).first()
+    )
+
+
+def _keep(row: IdempotencyKey, response: HttpResponse) -> None:
+    row.status_code = response.status_code
+    row.response_body = response.content.decode("utf-8")
+    row.save(update_fields=["status_code", "response_body"])
 
 
 def _replay(kept: IdempotencyKey) -> HttpResponse:

@@ -97,10 +97,27 @@ def test_the_answer_is_kept_in_the_transaction_of_what_it_made(api, sent, monkey
     def broken(*args, **kwargs):
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr(IdempotencyKey.objects, "create", broken)
+    monkeypatch.setattr("api.idempotency._keep", broken)
     with pytest.raises(RuntimeError):
         send(api, "k")
-    assert (Document.objects.count(), Run.objects.count()) == (0, 0)
+    assert (Document.objects.count(), Run.objects.count(), IdempotencyKey.objects.count()) == (
+        0,
+        0,
+        0,
+    )
+
+
+def test_a_key_being_answered_is_a_409_and_does_nothing(api, sent, monkeypatch):
+    """Another request's claim on the key, not yet committed (so not seen by the lookup, as
+    on PostgreSQL), stops this one on the unique index before it makes anything."""
+    IdempotencyKey.objects.create(
+        organization=api.key.organization, key="k", fingerprint="x", status_code=0
+    )
+    monkeypatch.setattr("api.idempotency._kept", lambda request, key: None)
+    response = send(api, "k")
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "idempotency_key_in_use"
+    assert Document.objects.count() == 0
 
 
 def test_predict_takes_a_key(api, monkeypatch):
