@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.test.client import encode_multipart
 from django.utils import timezone
 
 from api.models import IdempotencyKey
+from automations import intake
 from automations.models import Document, Run
+from tests.api.callers import caller_for
 from tests.automations.helpers import upload
 
 DOCUMENTS = "/api/v1/documents"
@@ -170,3 +175,34 @@ def test_the_multipart_boundary_is_not_part_of_the_request(api, sent):
     assert [a.status_code for a in answers] == [201, 201]
     assert answers[1]["Idempotent-Replayed"] == "true"
     assert Document.objects.count() == 1
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="SQLite runs one writer at a time: no race to see"
+)
+def test_two_requests_at_once_with_one_key_make_one_document(transactional_db, owner, monkeypatch):
+    """On PostgreSQL: the second request waits on the first's claim, then answers 409."""
+    monkeypatch.setattr("automations.runs.queue.send", lambda *args, **kwargs: None)
+    ingest_many = intake.ingest_many
+
+    def slow(*args, **kwargs):
+        time.sleep(1)  # the second request arrives while the first is still working
+        return ingest_many(*args, **kwargs)
+
+    monkeypatch.setattr("api.views.intake.ingest_many", slow)
+    callers = [caller_for(owner), caller_for(owner)]
+
+    def post(caller):
+        try:
+            return send(caller, "same").status_code
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(post, callers[0])
+        time.sleep(0.3)
+        second = pool.submit(post, callers[1])
+        statuses = sorted([first.result(), second.result()])
+    assert statuses == [201, 409]
+    assert Document.objects.count() == 1
+    assert IdempotencyKey.objects.get().status_code == 201
