@@ -143,7 +143,7 @@ def fingerprint(request: HttpRequest) -> str:
     for name, uploads in sorted(request.FILES.lists()):
         for upload in uploads:
             digest.update(f"file\0{name}\0{upload.name}\0{upload.size}\0".encode())
-            if upload.size <= file_limit():  # a larger one is refused by its size alone
+            if (upload.size or 0) <= file_limit():  # a larger one is refused by its size alone
                 for chunk in upload.chunks():
                     digest.update(chunk)
                 upload.seek(0)
