@@ -31,6 +31,10 @@ def docs_page(request: HttpRequest) -> HttpResponse:
         {
             "info": document["info"],
             "groups": endpoint_groups(document),
+            "schemas": [
+                {"name": name, "description": _described(spec), "fields": _fields(spec)}
+                for name, spec in document["components"]["schemas"].items()
+            ],
             "base_url": request.build_absolute_uri("/").rstrip("/"),
         },
     )
@@ -72,26 +76,58 @@ def _endpoint(path: str, method: str, operation: dict[str, Any]) -> dict[str, An
             for content_type, media in body.items()
         ],
         "responses": [
-            {"status": status, "description": answer["description"]}
+            {
+                "status": status,
+                "description": answer["description"],
+                "shape": _shape(answer.get("content", {})),
+            }
             for status, answer in sorted(operation["responses"].items())
         ],
         "curl": operation.get("x-curl", ""),
     }
 
 
-def _fields(schema_: dict[str, Any]) -> list[dict[str, str]]:
-    if "$ref" in schema_:
-        schema_ = SCHEMAS[schema_["$ref"].rsplit("/", 1)[-1]]
-    return [
+def _shape(content: dict[str, Any]) -> str:
+    """What a JSON answer is, by its schema's name ("WorkflowDetail"), or ""."""
+    spec = content.get("application/json", {}).get("schema", {})
+    return _type_name(spec) if "$ref" in spec else ""
+
+
+def _resolved(spec: dict[str, Any]) -> dict[str, Any]:
+    return SCHEMAS[spec["$ref"].rsplit("/", 1)[-1]] if "$ref" in spec else spec
+
+
+def _described(spec: dict[str, Any]) -> str:
+    spec = _resolved(spec)
+    if "anyOf" in spec:
+        return " ".join(_described(part) for part in spec["anyOf"] if part.get("type") != "null")
+    return spec.get("description", "")
+
+
+def _fields(spec: dict[str, Any]) -> list[dict[str, str]]:
+    """The properties of an object schema, those of each part of an allOf first."""
+    spec = _resolved(spec)
+    fields = [field for part in spec.get("allOf", []) for field in _fields(part)]
+    for part in spec.get("anyOf", []):
+        fields += _fields(part)
+    fields += [
         {"name": name, "type": _type_name(prop), "description": prop.get("description", "")}
-        for name, prop in schema_.get("properties", {}).items()
+        for name, prop in spec.get("properties", {}).items()
     ]
+    latest = {field["name"]: field for field in fields}  # an allOf part may refine a field
+    return list(latest.values())
 
 
-def _type_name(schema_: dict[str, Any]) -> str:
-    if "enum" in schema_:
-        return " | ".join(str(value) for value in schema_["enum"])
-    kind = schema_.get("type", "any")
+def _type_name(spec: dict[str, Any]) -> str:
+    if "$ref" in spec:
+        return spec["$ref"].rsplit("/", 1)[-1]
+    if "anyOf" in spec:
+        return " or ".join(_type_name(part) for part in spec["anyOf"])
+    if "enum" in spec:
+        return " | ".join(str(value) for value in spec["enum"])
+    kind = spec.get("type", "any")
     if kind == "array":
-        return f"array of {_type_name(schema_.get('items', {}))}"
-    return f"{kind} ({schema_['format']})" if "format" in schema_ else str(kind)
+        return f"array of {_type_name(spec.get('items', {}))}"
+    if kind == "object" and "additionalProperties" in spec:
+        return f"object of {_type_name(spec['additionalProperties'])}"
+    return f"{kind} ({spec['format']})" if "format" in spec else str(kind)

@@ -82,6 +82,8 @@ def test_the_docs_page_shows_every_endpoint_with_nothing_from_elsewhere(client):
         assert f"<code>{path}</code>" in page, path
     assert "curl -H &quot;Authorization: Bearer $PYQ_KEY&quot;" in page
     assert "/static/css/api-docs.css" in page
+    assert '<a href="#schema-WorkflowDetail">WorkflowDetail</a>' in page
+    assert 'id="schema-RunDetail"' in page
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page), "an asset from elsewhere"
     assert "<script" not in page
     assert "style=" not in page
