@@ -10,15 +10,23 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
+from api.auth import json_error
 from api.openapi import SCHEMAS, schema
 
 METHODS = ("get", "post", "put", "patch", "delete")
 
 
-@require_GET
+@csrf_exempt  # nothing to protect, and any other method answers the API's JSON 405
 def openapi_json(request: HttpRequest) -> JsonResponse:
+    if request.method not in ("GET", "HEAD"):
+        response = json_error(
+            405, "method_not_allowed", f"{request.method} is not allowed here; use GET."
+        )
+        response["Allow"] = "GET, HEAD"
+        return response
     return JsonResponse(schema(), json_dumps_params={"ensure_ascii": False})
 
 

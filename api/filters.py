@@ -30,7 +30,7 @@ def moment(request: HttpRequest, name: str, *, end: bool = False) -> datetime | 
     whole day in the server's time zone: its start, or with `end` its last moment; a date-time
     without a zone is in the server's time zone."""
     raw = request.GET.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return None
     try:
         when = parse_datetime(raw)
@@ -49,7 +49,7 @@ def moment(request: HttpRequest, name: str, *, end: bool = False) -> datetime | 
 def day(request: HttpRequest, name: str) -> date | None:
     """An ISO 8601 date (2026-11-30) from the query, or None when absent."""
     raw = request.GET.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return None
     try:
         parsed = parse_date(raw)

@@ -11,7 +11,9 @@ from typing import Any
 
 from django.conf import settings
 
+from api.pages import MAX_PAGE, PAGE_SIZE
 from automations.models import Run
+from pyq_site.inputs import MAX_INT
 
 PREFIX = "/api/v1"
 JSON = "application/json"
@@ -55,6 +57,7 @@ def _page_of(name: str, item: str) -> Schema:
 
 
 MOMENT = _nullable(_string(format="date-time"))
+MOMENT_OR_DAY = {"anyOf": [_string(format="date"), _string(format="date-time")]}
 
 SCHEMAS: dict[str, Schema] = {
     "Error": _object(
@@ -225,10 +228,14 @@ SCHEMAS: dict[str, Schema] = {
             "step": _string(),
             "summary": _string(),
             "license": _string(),
-            "languages": {"type": "array", "items": _string()},
+            "languages": _string('e.g. "English" or "Multilingual"'),
             "source": _string(),
             "options": {"type": "array", "items": _string()},
-            "measurements": {"type": "object"},
+            "measurements": {
+                "type": "array",
+                "items": {"type": "object"},
+                "description": "Measured tables: each a title, rows of label and value, a note",
+            },
         }
     ),
     "Prediction": _object(
@@ -281,7 +288,11 @@ def _query(name: str, description: str, schema: Schema) -> Schema:
 
 
 WORKFLOW_ID = _path_parameter("workflow_id", "The workflow's id", {"type": "integer"})
-PAGE = _query("page", "Page number, from 1 (50 items a page)", {"type": "integer", "minimum": 1})
+PAGE = _query(
+    "page",
+    f"Page number, from 1 ({PAGE_SIZE} items a page)",
+    {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
+)
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",
     "in": "header",
@@ -291,7 +302,7 @@ IDEMPOTENCY_KEY = {
         "the same request answers the first answer again (Idempotent-Replayed: true) and makes "
         "nothing twice; with another request, 422 idempotency_key_reused."
     ),
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "schema": {"type": "string", "pattern": "^[!-~]{1,255}$"},
 }
 
 
@@ -308,6 +319,10 @@ AUTH_ERRORS = {
     "403": _error("The key may not do this (forbidden)"),
     "429": _error("Over the key's or the organization's rate limit (rate_limited)"),
 }
+PAGE_ERRORS = {
+    "400": _error("page is not a whole number from 1 (invalid_page)"),
+    "404": _error("There is no such page (not_found)"),
+}
 NOT_FOUND = {"404": _error("No such object in the key's organization (not_found)")}
 POST_ERRORS = {
     "409": _error("Another request with this Idempotency-Key is being answered"),
@@ -320,6 +335,8 @@ def _files_body(extra: dict[str, Schema] | None = None) -> Schema:
         "file": {
             "type": "array",
             "items": _string(contentMediaType="application/octet-stream"),
+            "minItems": 1,
+            "maxItems": settings.PYQ_MAX_FILES_PER_UPLOAD,
             "description": "One or more files, each its own `file` field",
         },
         **(extra or {}),
@@ -379,7 +396,7 @@ def _paths() -> dict[str, Schema]:
                 "The organization's workflows by name, 50 a page.",
                 {
                     **_ok("A page of workflows", _page_of("workflows", "Workflow")),
-                    "400": _error("Bad page"),
+                    **PAGE_ERRORS,
                 },
                 tag="Workflows",
                 parameters=[PAGE],
@@ -465,14 +482,20 @@ def _paths() -> dict[str, Schema]:
                 {
                     **_ok("A page of runs", _page_of("runs", "Run")),
                     "400": _error("A bad filter, page or an unknown parameter"),
-                    "404": _error("No such workflow in the key's organization"),
+                    "404": _error(
+                        "No such workflow in the key's organization, or no such page (not_found)"
+                    ),
                 },
                 tag="Runs",
                 parameters=[
-                    _query("workflow", "A workflow's id", {"type": "integer"}),
+                    _query(
+                        "workflow",
+                        "A workflow's id",
+                        {"type": "integer", "minimum": 1, "maximum": MAX_INT},
+                    ),
                     _query("status", "One status", _string(enum=list(Run.Status.values))),
-                    _query("since", "Created on or after", _string(format="date-time")),
-                    _query("until", "Created on or before", _string(format="date-time")),
+                    _query("since", "Created on or after (a date: from its start)", MOMENT_OR_DAY),
+                    _query("until", "Created on or before (a date: to its end)", MOMENT_OR_DAY),
                     PAGE,
                 ],
                 example=f"{CURL} '$PYQ/api/v1/runs?workflow=12&status=failed&since=2026-11-01'",
@@ -494,7 +517,7 @@ def _paths() -> dict[str, Schema]:
                 "The organization's documents, newest first, 50 a page.",
                 {
                     **_ok("A page of documents", _page_of("documents", "Document")),
-                    "400": _error("Bad page"),
+                    **PAGE_ERRORS,
                 },
                 tag="Documents",
                 parameters=[PAGE],
@@ -581,7 +604,10 @@ def _paths() -> dict[str, Schema]:
                 "tags": ["Schema"],
                 "security": [],
                 "parameters": [],
-                "responses": _ok("The schema", {"type": "object"}),
+                "responses": {
+                    **_ok("The schema", {"type": "object"}),
+                    "405": _error("Only GET (method_not_allowed)"),
+                },
                 "x-curl": "curl $PYQ/api/v1/openapi.json",
             }
         },

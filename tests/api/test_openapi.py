@@ -72,6 +72,9 @@ def test_the_schema_is_served_without_a_key(client):
     body = response.json()
     assert body["openapi"] == "3.1.0"
     assert "/api/v1/workflows/{workflow_id}/export" in body["paths"]
+    refused = client.post("/api/v1/openapi.json")
+    assert refused.status_code == 405
+    assert refused.json()["error"]["code"] == "method_not_allowed"
 
 
 def test_the_docs_page_shows_every_endpoint_with_nothing_from_elsewhere(client):

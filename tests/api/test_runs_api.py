@@ -90,6 +90,7 @@ def test_another_organizations_runs_are_not_listed(outsider_api, three_runs, pub
         {"status": "done"},
         {"since": "last week"},
         {"until": "2026-13-01"},
+        {"since": ""},
         {"since": "2026-11-30", "until": "2026-11-01"},
         {"state": "failed"},
     ],
