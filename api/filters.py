@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 
 from django.http import HttpRequest
 from django.utils import timezone
@@ -43,7 +43,11 @@ def moment(request: HttpRequest, name: str, *, end: bool = False) -> datetime | 
         raise ParameterError(
             f"{name} must be a date (2026-11-30) or a date and time (2026-11-30T09:00:00Z)."
         )
-    return timezone.make_aware(when) if timezone.is_naive(when) else when
+    try:
+        # In UTC: PostgreSQL refuses offsets past 15:59 that Python accepts (up to 23:59).
+        return (timezone.make_aware(when) if timezone.is_naive(when) else when).astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise ParameterError(f"{name} is out of range.") from None
 
 
 def day(request: HttpRequest, name: str) -> date | None:

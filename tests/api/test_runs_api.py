@@ -91,6 +91,7 @@ def test_another_organizations_runs_are_not_listed(outsider_api, three_runs, pub
         {"since": "last week"},
         {"until": "2026-13-01"},
         {"since": ""},
+        {"since": "0001-01-01T00:00:00+23:00"},
         {"since": "2026-11-30", "until": "2026-11-01"},
         {"state": "failed"},
     ],
@@ -99,6 +100,11 @@ def test_bad_filters_are_a_json_400(api, query):
     response = api.get(RUNS, query)
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_parameter"
+
+
+def test_an_offset_postgresql_refuses_is_taken(api, three_runs):
+    """Python accepts offsets up to 23:59, PostgreSQL up to 15:59: the filter is sent in UTC."""
+    assert ids(api.get(RUNS, {"until": "2000-01-01T00:00:00-16:22"})) == []
 
 
 def test_a_bad_page_is_a_json_400(api):
