@@ -75,4 +75,8 @@ def app_for(broker: RedisBroker | FilesystemBroker) -> Celery:
 
 
 def restore_app() -> None:
+    """Pyq's app again, as this thread's and as the default of every other thread (Celery's
+    test worker, start_worker, made the test's app the default: the live server's threads
+    would go on sending to the test's stopped broker)."""
     pyq_app.set_current()
+    pyq_app.set_default()
