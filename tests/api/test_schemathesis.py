@@ -1,9 +1,8 @@
 """Property-based: schemathesis sends requests made from the OpenAPI schema to every
 operation but predict (it runs models) and checks that each answer is documented: its status,
 its JSON against its schema, no server error, 405 for methods the schema does not list, and
-requests the schema refuses are refused. Skipped where schemathesis is not installed: it is
-not a dependency (make install must work from the packages at hand); to run it,
-`.venv/bin/pip install schemathesis` (4.x). It found the schema's mistakes and a 500 on
+requests the schema refuses are refused. schemathesis is a dev dependency (make install);
+the test is skipped only where it is missing. It found the schema's mistakes and a 500 on
 PostgreSQL (runs' since/until offsets) when it was written."""
 
 from __future__ import annotations
