@@ -6,8 +6,6 @@ Every workflow is looked up through the key's organization: another organization
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.utils import timezone
-from django.utils.text import slugify
 
 from api import pages, serializers
 from api.auth import api_view, json_error, not_found
@@ -15,8 +13,8 @@ from api.filters import ParameterError, day, ordered, refuse_unknown
 from api.idempotency import idempotent
 from api.views import upload_files
 from automations import exports
-from automations.engine.fields.order import ordered_fields
-from automations.models import Run, Workflow
+from automations.models import Workflow
+from automations.workflows import export_fields
 from pyq_site.inputs import optional_int
 
 EXPORT_PARAMETERS = {"format", "since", "until"}
@@ -86,36 +84,7 @@ def workflow_export(request: HttpRequest, workflow_id: str) -> HttpResponse:
         ordered(since, until)
     except ParameterError as exc:
         return json_error(400, exc.code, str(exc))
-    runs = _finished_runs(found, since, until)
-    body, content_type = exports.export([_export_row(run) for run in runs], fmt)
-    response = HttpResponse(body, content_type=content_type)
-    name = slugify(found.name) or "workflow"
-    response["Content-Disposition"] = (
-        f'attachment; filename="{name}-{timezone.localdate().isoformat()}.{fmt}"'
-    )
+    exported = export_fields(found, fmt, since, until)
+    response = HttpResponse(exported.body, content_type=exported.content_type)
+    response["Content-Disposition"] = f'attachment; filename="{exported.filename}"'
     return response
-
-
-def _finished_runs(workflow: Workflow, since, until):
-    runs = (
-        Run.objects.filter(organization=workflow.organization, workflow=workflow, is_test=False)
-        .exclude(status__in=Run.ACTIVE)
-        .select_related("document")
-        .prefetch_related("steps")
-        .order_by("created_at", "pk")  # oldest first, like a ledger
-    )
-    if since:
-        runs = runs.filter(created_at__date__gte=since)
-    if until:
-        runs = runs.filter(created_at__date__lte=until)
-    return runs
-
-
-def _export_row(run: Run) -> exports.ExportRow:
-    return exports.ExportRow(
-        document=run.document.original_name,
-        run_id=run.pk,
-        finished_at=run.finished_at,
-        status=run.status,
-        fields=ordered_fields(run.output_of("extract_fields")),
-    )

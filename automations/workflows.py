@@ -7,14 +7,18 @@ checked by parse_pipeline before it can be published.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
+from datetime import date
 
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
+from django.utils.text import slugify
 
 from accounts.models import Organization, User
-from automations import intake
+from automations import exports, intake
 from automations.engine import spec
+from automations.engine.fields.order import ordered_fields
 from automations.engine.pipeline import parse_pipeline
 from automations.engine.steps import StepConfigError
 from automations.models import Document, Run, Trigger, Workflow, WorkflowVersion
@@ -165,3 +169,42 @@ def rerun_on_current_version(
         start_workflow_run(workflow, document, user=user, trigger=Run.Trigger.RERUN)
         for document in documents
     ]
+
+
+@dataclass
+class ExportFile:
+    body: bytes
+    content_type: str
+    filename: str
+
+
+def export_fields(
+    workflow: Workflow, fmt: str, since: date | None, until: date | None
+) -> ExportFile:
+    """The fields the workflow's finished runs found (draft tests left out), oldest first
+    like a ledger, as CSV, XLSX or JSON; ``since`` and ``until`` (inclusive) filter on the
+    day a run was created. The dashboard's export and the API's are this one file."""
+    runs = (
+        Run.objects.filter(organization=workflow.organization, workflow=workflow, is_test=False)
+        .exclude(status__in=Run.ACTIVE)
+        .select_related("document")
+        .prefetch_related("steps")
+        .order_by("created_at", "pk")
+    )
+    if since:
+        runs = runs.filter(created_at__date__gte=since)
+    if until:
+        runs = runs.filter(created_at__date__lte=until)
+    body, content_type = exports.export([_export_row(run) for run in runs], fmt)
+    name = slugify(workflow.name) or "workflow"
+    return ExportFile(body, content_type, f"{name}-{timezone.localdate().isoformat()}.{fmt}")
+
+
+def _export_row(run: Run) -> exports.ExportRow:
+    return exports.ExportRow(
+        document=run.document.original_name,
+        run_id=run.pk,
+        finished_at=run.finished_at,
+        status=run.status,
+        fields=ordered_fields(run.output_of("extract_fields")),
+    )

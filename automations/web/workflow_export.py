@@ -5,21 +5,15 @@ Everything is fetched through ``request.org``: another organization's workflow i
 
 from __future__ import annotations
 
-from datetime import date
-
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import redirect
-from django.utils import timezone
-from django.utils.text import slugify
 from django.views.decorators.http import require_GET
 
 from accounts.decorators import org_member
-from automations import exports
-from automations.engine.fields.order import ordered_fields
-from automations.models import Run, Workflow
+from automations import workflows
 from automations.web.forms import ExportForm
-from automations.web.workflows import workflow_runs, workflow_with_version
+from automations.web.workflows import workflow_with_version
 
 
 @require_GET
@@ -38,35 +32,8 @@ def workflow_export(request, pk: int):
         )
         messages.error(request, f"Cannot export: {problems or 'choose a format.'}")
         return redirect("automations:workflow", pk=workflow.pk)
-    runs = export_runs(workflow, form.cleaned_data["since"], form.cleaned_data["until"])
-    fmt = form.cleaned_data["format"]
-    body, content_type = exports.export([export_row(run) for run in runs], fmt)
-    response = HttpResponse(body, content_type=content_type)
-    name = slugify(workflow.name) or "workflow"
-    response["Content-Disposition"] = (
-        f'attachment; filename="{name}-{timezone.localdate().isoformat()}.{fmt}"'
-    )
+    data = form.cleaned_data
+    found = workflows.export_fields(workflow, data["format"], data["since"], data["until"])
+    response = HttpResponse(found.body, content_type=found.content_type)
+    response["Content-Disposition"] = f'attachment; filename="{found.filename}"'
     return response
-
-
-def export_runs(workflow: Workflow, since: date | None, until: date | None):
-    runs = (
-        workflow_runs(workflow)
-        .exclude(status__in=Run.ACTIVE)
-        .order_by("created_at", "pk")  # oldest first, like a ledger
-    )
-    if since:
-        runs = runs.filter(created_at__date__gte=since)
-    if until:
-        runs = runs.filter(created_at__date__lte=until)
-    return runs
-
-
-def export_row(run: Run) -> exports.ExportRow:
-    return exports.ExportRow(
-        document=run.document.original_name,
-        run_id=run.pk,
-        finished_at=run.finished_at,
-        status=run.status,
-        fields=ordered_fields(run.output_of("extract_fields")),
-    )
